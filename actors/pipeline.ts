@@ -1,0 +1,200 @@
+// The processing pipeline after an upload is received: scan the staging
+// object with clamd, then inspect it, render the variants and promote it to
+// the canonical bucket; infected objects move to quarantine instead. Every
+// step records the media status first, so a restarted node knows where to
+// pick up (the pending_media queue lists what is not final yet).
+
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import NodeClam from 'clamscan';
+import type { Logger } from 'pino';
+
+import type { Config } from '../nodes/common/config.js';
+import { MalwareDetectedError, ScanFailedError, ShoeboxError, messageOf } from '../nodes/common/errors.js';
+import { FINAL_STATUSES, type MediaRecord, type MediaRepository, type VariantRecord } from '../storage/media.js';
+import { objectKeys, type ObjectStore } from '../storage/s3.js';
+import { inspectImage, renderVariants } from './imaging.js';
+
+export interface PipelineDeps {
+  config: Config;
+  media: MediaRepository;
+  store: ObjectStore;
+  log: Logger;
+}
+
+export type ScanVerdict = { clean: true } | { clean: false; signature: string };
+
+/** Scans a stream with clamd over TCP (INSTREAM). Fails closed: anything but a clear answer throws. */
+export class Scanner {
+  private clam: Promise<NodeClam> | undefined;
+
+  constructor(private readonly config: Config['clamd']) {}
+
+  async scan(stream: NodeJS.ReadableStream): Promise<ScanVerdict> {
+    this.clam ??= new NodeClam().init({
+      removeInfected: false,
+      quarantineInfected: false,
+      debugMode: false,
+      clamscan: { active: false },
+      clamdscan: {
+        host: this.config.host,
+        port: this.config.port,
+        socket: false,
+        localFallback: false,
+        timeout: this.config.timeoutMs,
+        active: true,
+        bypassTest: false,
+      },
+      preference: 'clamdscan',
+    });
+    let clam: NodeClam;
+    try {
+      clam = await this.clam;
+    } catch (error) {
+      this.clam = undefined;
+      throw error;
+    }
+    const result = await clam.scanStream(stream as never);
+    // clamscan resolves with isInfected null for an empty stream, a timeout or
+    // an answer it could not parse: none of those is "clean".
+    if (result.isInfected === false) return { clean: true };
+    if (result.isInfected === true) return { clean: false, signature: result.viruses.join(', ') || 'unknown signature' };
+    throw new Error(`clamd gave no verdict (${String((result as { resultString?: string }).resultString ?? 'no answer').trim()})`);
+  }
+}
+
+/** Exponential backoff with a cap: 0.5 s, 1 s, 2 s, 4 s ... 8 s. */
+export function backoffMs(attempt: number): number {
+  return Math.min(8_000, 500 * 2 ** (attempt - 1));
+}
+
+export class Pipeline {
+  constructor(
+    private readonly deps: PipelineDeps,
+    private readonly scanner: Scanner,
+  ) {}
+
+  /**
+   * Scans a received media item. Returns true when it is clean and should go
+   * on to processing, false when it reached a final status here.
+   */
+  async scan(mediaId: string): Promise<boolean> {
+    const { config, media, store, log } = this.deps;
+    const item = await media.get(mediaId);
+    if (!item || FINAL_STATUSES.has(item.status)) {
+      if (item) await media.dequeue(mediaId);
+      return false;
+    }
+    // Processing starts only after a clean verdict, so a recovered item in
+    // "processing" was already scanned.
+    if (item.status === 'processing') return true;
+
+    await media.setStatus(mediaId, 'scanning');
+    log.info({ event: 'scan_started', mediaId }, 'scan started');
+    const bucket = config.s3.stagingBucket;
+    const key = objectKeys.staging(item.uploadId);
+    let lastError = '';
+    for (let attempt = 1; attempt <= config.clamd.maxAttempts; attempt++) {
+      try {
+        const object = await store.getObject(bucket, key);
+        if (!object) throw new Error(`staging object ${bucket}/${key} is missing`);
+        const verdict = await this.withTimeout(this.scanner.scan(object.body), config.clamd.timeoutMs, () => object.body.destroy());
+        if (verdict.clean) {
+          log.info({ event: 'scan_clean', mediaId }, 'scan clean');
+          return true;
+        }
+        await this.quarantine(item, key, verdict.signature);
+        return false;
+      } catch (error) {
+        lastError = messageOf(error);
+        if (attempt < config.clamd.maxAttempts) {
+          log.warn({ event: 'scan_retry', mediaId, attempt, err: lastError }, 'scan failed, retrying');
+          await sleep(backoffMs(attempt));
+        }
+      }
+    }
+    const failure = new ScanFailedError(config.clamd.maxAttempts, lastError);
+    log.error({ event: 'scan_failed', mediaId, err: lastError }, failure.message);
+    await this.fail(item, failure);
+    return false;
+  }
+
+  /** Inspects, renders variants, promotes the original; marks the item ready or failed. */
+  async process(mediaId: string): Promise<void> {
+    const { config, media, store, log } = this.deps;
+    const item = await media.get(mediaId);
+    if (!item || FINAL_STATUSES.has(item.status)) return;
+    await media.setStatus(mediaId, 'processing');
+    log.info({ event: 'media_processing', mediaId }, 'processing');
+
+    const stagingKey = objectKeys.staging(item.uploadId);
+    const bytes = await store.getObjectBytes(config.s3.stagingBucket, stagingKey);
+    if (!bytes) throw new Error(`staging object ${config.s3.stagingBucket}/${stagingKey} is missing`);
+    try {
+      const info = await inspectImage(bytes, config.image.maxPixels);
+      const rendered = await renderVariants(bytes, info, config.image.variantSizes, config.image.maxPixels);
+      const variants: VariantRecord[] = [];
+      for (const variant of rendered) {
+        const etag = await store.putObject(config.s3.canonicalBucket, objectKeys.variant(mediaId, variant.name), variant.bytes, variant.contentType);
+        variants.push({ name: variant.name, contentType: variant.contentType, width: variant.width, height: variant.height, length: variant.bytes.length, etag });
+      }
+      await store.copyObject(config.s3.stagingBucket, stagingKey, config.s3.canonicalBucket, objectKeys.original(mediaId));
+      await media.setStatus(mediaId, 'ready', {
+        contentType: info.contentType,
+        width: info.width,
+        height: info.height,
+        exif: info.exif,
+        gps: info.gps,
+        variants,
+        errorCode: '',
+        reason: '',
+      });
+      await store.deleteObject(config.s3.stagingBucket, stagingKey);
+      await media.dequeue(mediaId);
+      log.info({ event: 'media_ready', mediaId, variants: variants.length }, 'media ready');
+    } catch (error) {
+      // Content errors (not an image, corrupt, too large) are final; storage
+      // errors propagate so the caller retries.
+      if (error instanceof ShoeboxError && error.code !== 'STORAGE_UNAVAILABLE' && error.code !== 'INTERNAL') {
+        await this.fail(item, error);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /** Marks an item failed for good after repeated unexpected errors. */
+  async fail(item: MediaRecord, error: ShoeboxError): Promise<void> {
+    const { config, media, store, log } = this.deps;
+    await media.setStatus(item.mediaId, 'failed', { errorCode: error.code, reason: error.message });
+    await store.deleteObject(config.s3.stagingBucket, objectKeys.staging(item.uploadId));
+    await media.dequeue(item.mediaId);
+    log.warn({ event: 'media_failed', mediaId: item.mediaId, code: error.code }, error.message);
+  }
+
+  private async quarantine(item: MediaRecord, stagingKey: string, signature: string): Promise<void> {
+    const { config, media, store, log } = this.deps;
+    log.warn({ event: 'scan_infected', mediaId: item.mediaId, signature }, 'malware detected');
+    await store.copyObject(config.s3.stagingBucket, stagingKey, config.s3.quarantineBucket, objectKeys.quarantine(item.mediaId));
+    const error = new MalwareDetectedError(signature);
+    await media.setStatus(item.mediaId, 'quarantined', { signature, errorCode: error.code, reason: error.message });
+    await store.deleteObject(config.s3.stagingBucket, stagingKey);
+    await media.dequeue(item.mediaId);
+    log.warn({ event: 'media_quarantined', mediaId: item.mediaId, signature }, 'media quarantined');
+  }
+
+  private async withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        onTimeout();
+        reject(new Error(`clamd did not answer within ${ms} ms`));
+      }, ms);
+    });
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

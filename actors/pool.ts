@@ -1,0 +1,119 @@
+// The main thread's side of the worker pool: starts one worker thread per
+// shard, routes every command to the worker that owns its upload id or media
+// id, and restarts a worker that dies (its in-flight commands fail with
+// INTERNAL; sessions resume from Cassandra, media from the pending queue).
+
+import { Worker } from 'node:worker_threads';
+
+import type { Logger } from 'pino';
+
+import { InternalError, ShuttingDownError, fromSerialized } from '../nodes/common/errors.js';
+import type { CommandResult, WorkerCommand, WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+interface Shard {
+  worker: Worker;
+  ready: Promise<void>;
+  pending: Map<number, Pending>;
+}
+
+/** FNV-1a over the id's UTF-16 code units: stable, cheap, evenly spread for UUIDs. */
+export function shardOf(id: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    hash ^= id.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
+}
+
+export class WorkerPool {
+  private readonly shards: Shard[] = [];
+  private nextId = 1;
+  private stopping = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly configOverrides: Record<string, string>,
+    private readonly log: Logger,
+    private readonly nodeName: string,
+  ) {}
+
+  async start(): Promise<void> {
+    for (let index = 0; index < this.size; index++) this.shards.push(this.spawn(index));
+    await Promise.all(this.shards.map((shard) => shard.ready));
+  }
+
+  /** Sends a command to the worker that owns `routingId` and waits for its reply. */
+  async send<C extends WorkerCommand>(routingId: string, command: C): Promise<CommandResult<C>> {
+    if (this.stopping) throw new ShuttingDownError(this.nodeName);
+    const shard = this.shards[shardOf(routingId, this.size)]!;
+    await shard.ready;
+    const id = this.nextId++;
+    return new Promise<CommandResult<C>>((resolve, reject) => {
+      shard.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      const request: WorkerRequest = { id, command };
+      shard.worker.postMessage(request);
+    });
+  }
+
+  /** Sends to every worker (for stats). */
+  async broadcast<C extends WorkerCommand>(command: C): Promise<Array<CommandResult<C>>> {
+    return Promise.all(
+      this.shards.map(async (shard) => {
+        await shard.ready;
+        const id = this.nextId++;
+        return new Promise<CommandResult<C>>((resolve, reject) => {
+          shard.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+          shard.worker.postMessage({ id, command } satisfies WorkerRequest);
+        });
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.shards.map((shard) => shard.worker.terminate()));
+  }
+
+  private spawn(index: number): Shard {
+    const init: WorkerInit = { index, configOverrides: this.configOverrides };
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    const pending = new Map<number, Pending>();
+    let markReady: () => void = () => undefined;
+    let failStart: (error: Error) => void = () => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failStart = reject;
+    });
+    const shard: Shard = { worker, ready, pending };
+
+    worker.on('message', (reply: WorkerReply) => {
+      if (reply.id === 0) {
+        markReady();
+        return;
+      }
+      const waiter = pending.get(reply.id);
+      if (!waiter) return;
+      pending.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.value);
+      else waiter.reject(fromSerialized(reply.error));
+    });
+    worker.on('error', (error) => {
+      this.log.error({ event: 'worker_exited', worker: index, err: error }, 'worker thread failed');
+      failStart(error);
+    });
+    worker.on('exit', (code) => {
+      for (const waiter of pending.values()) waiter.reject(new InternalError(`worker ${index} exited with code ${code}`));
+      pending.clear();
+      if (this.stopping) return;
+      this.log.error({ event: 'worker_exited', worker: index, code }, 'worker thread exited; restarting it');
+      this.shards[index] = this.spawn(index);
+    });
+    return shard;
+  }
+}

@@ -1,0 +1,182 @@
+// Worker-thread entry. Each worker runs one nact actor system holding:
+//   sessions   - a router with one child session actor per upload id of this shard
+//   scanner    - scans received media with clamd (supervised)
+//   derivative - inspects, renders variants and promotes (supervised)
+// The main thread routes every upload id and media id to one worker, so one
+// session actor owns each upload on this node.
+
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { dispatch, query, spawn, spawnStateless, start, type Ref } from 'nact';
+
+import { loadConfig } from '../nodes/common/config.js';
+import { InternalError, ShoeboxError, toShoeboxError } from '../nodes/common/errors.js';
+import { createLogger } from '../nodes/common/log.js';
+import { createCassandraClient } from '../storage/cassandra.js';
+import { MediaRepository } from '../storage/media.js';
+import { ObjectStore, createS3Client } from '../storage/s3.js';
+import { SessionRepository } from '../storage/sessions.js';
+import { Pipeline, Scanner, backoffMs } from './pipeline.js';
+import type { SessionCommand, WorkerInit, WorkerReply, WorkerRequest, WorkerStats } from './protocol.js';
+import { UploadSession, type SessionDeps } from './session.js';
+
+if (!parentPort) throw new Error('actors/worker.js must run in a worker thread');
+const port = parentPort;
+const init = workerData as WorkerInit;
+
+const config = loadConfig(init.configOverrides);
+const log = createLogger(config.logLevel, { node: config.nodeName, worker: init.index });
+const cassandra = createCassandraClient(config.cassandra);
+const store = new ObjectStore(createS3Client(config.s3), config.s3);
+const sessionRepository = new SessionRepository(cassandra);
+const mediaRepository = new MediaRepository(cassandra, config.nodeName);
+const pipeline = new Pipeline({ config, media: mediaRepository, store, log }, new Scanner(config.clamd));
+
+/** Time a session actor may sit idle before it stops; buffered bytes are not durable anyway. */
+const SESSION_IDLE_MS = 15 * 60_000;
+/** Longest a session command may take: one part upload plus its Cassandra writes. */
+const SESSION_COMMAND_TIMEOUT_MS = 180_000;
+const MAX_PROCESS_ATTEMPTS = 4;
+
+type Reply = { ok: true; value: unknown } | { ok: false; error: ShoeboxError };
+type SessionMessage = { command: SessionCommand; sender: Ref<Reply> };
+type PipelineMessage = { mediaId: string; attempt: number };
+
+const inFlight = new Set<string>();
+const system = start();
+
+function logCrash(actor: string) {
+  return (msg: unknown, error: Error | undefined, ctx: { resume: symbol }) => {
+    log.error({ event: 'actor_crashed', actor, msg: JSON.stringify(msg)?.slice(0, 200), err: error }, 'actor crashed; resuming');
+    return ctx.resume;
+  };
+}
+
+const derivative = spawn(
+  system,
+  async (state: null, msg: PipelineMessage, ctx) => {
+    try {
+      await pipeline.process(msg.mediaId);
+      inFlight.delete(msg.mediaId);
+    } catch (error) {
+      if (msg.attempt >= MAX_PROCESS_ATTEMPTS) {
+        const item = await mediaRepository.get(msg.mediaId);
+        if (item) await pipeline.fail(item, new InternalError(`processing failed ${msg.attempt} times: ${toShoeboxError(error).message}`, error));
+        inFlight.delete(msg.mediaId);
+      } else {
+        log.warn({ event: 'media_failed', mediaId: msg.mediaId, attempt: msg.attempt, err: error }, 'processing failed, will retry');
+        setTimeout(() => dispatch(ctx.self, { mediaId: msg.mediaId, attempt: msg.attempt + 1 }), backoffMs(msg.attempt));
+      }
+    }
+    return state;
+  },
+  'derivative',
+  { initialState: null, onCrash: logCrash('derivative') as never },
+);
+
+const scanner = spawn(
+  system,
+  async (state: null, msg: PipelineMessage, ctx) => {
+    try {
+      if (await pipeline.scan(msg.mediaId)) dispatch(derivative, { mediaId: msg.mediaId, attempt: 1 });
+      else inFlight.delete(msg.mediaId);
+    } catch (error) {
+      // Cassandra or RGW failed around the scan itself: try the whole step again.
+      log.warn({ event: 'scan_retry', mediaId: msg.mediaId, attempt: msg.attempt, err: error }, 'scan step failed, will retry');
+      setTimeout(() => dispatch(ctx.self, { mediaId: msg.mediaId, attempt: msg.attempt + 1 }), backoffMs(msg.attempt));
+    }
+    return state;
+  },
+  'scanner',
+  { initialState: null, onCrash: logCrash('scanner') as never },
+);
+
+function enqueueMedia(mediaId: string): void {
+  if (inFlight.has(mediaId)) return;
+  inFlight.add(mediaId);
+  dispatch(scanner, { mediaId, attempt: 1 });
+}
+
+const sessionDeps: SessionDeps = {
+  config,
+  sessions: sessionRepository,
+  media: mediaRepository,
+  store,
+  log,
+  onReceived: enqueueMedia,
+};
+
+async function runSessionCommand(session: UploadSession, command: SessionCommand): Promise<unknown> {
+  switch (command.op) {
+    case 'open':
+      return session.open(command.upload);
+    case 'resume':
+      return session.resume(command.tenant);
+    case 'chunk':
+      return session.chunk(command.offset, command.data, command.crc32c);
+    case 'finish':
+      return session.finish();
+  }
+}
+
+const sessions = spawnStateless(
+  system,
+  (msg: SessionMessage & { uploadId: string }, ctx) => {
+    let child = ctx.children.get(msg.uploadId) as Ref<SessionMessage> | undefined;
+    child ??= spawn(
+      ctx.self,
+      async (session: UploadSession, message: SessionMessage) => {
+        try {
+          dispatch(message.sender, { ok: true, value: await runSessionCommand(session, message.command) });
+        } catch (error) {
+          dispatch(message.sender, { ok: false, error: toShoeboxError(error) });
+        }
+        return session;
+      },
+      msg.uploadId,
+      {
+        shutdownAfter: SESSION_IDLE_MS,
+        initialStateFunc: () => new UploadSession(msg.uploadId, sessionDeps),
+        onCrash: logCrash('session') as never,
+      },
+    );
+    dispatch(child, { command: msg.command, sender: msg.sender });
+  },
+  'sessions',
+);
+
+async function handle(command: WorkerRequest['command']): Promise<unknown> {
+  switch (command.op) {
+    case 'process':
+      enqueueMedia(command.mediaId);
+      return undefined;
+    case 'stats': {
+      const stats: WorkerStats = { sessions: 0, backlog: inFlight.size };
+      return stats;
+    }
+    default: {
+      const uploadId = command.uploadId;
+      const reply = (await query(
+        sessions,
+        (sender: Ref<Reply>) => ({ uploadId, command, sender }),
+        SESSION_COMMAND_TIMEOUT_MS,
+      )) as Reply;
+      if (!reply.ok) throw reply.error;
+      return reply.value;
+    }
+  }
+}
+
+port.on('message', (request: WorkerRequest) => {
+  handle(request.command)
+    .then((value) => port.postMessage({ id: request.id, ok: true, value } satisfies WorkerReply))
+    .catch((error: unknown) => {
+      const shoeboxError = toShoeboxError(error);
+      if (shoeboxError.code === 'INTERNAL') log.error({ event: 'request_failed', op: request.command.op, err: error }, shoeboxError.message);
+      port.postMessage({ id: request.id, ok: false, error: shoeboxError.toJSON() } satisfies WorkerReply);
+    });
+});
+
+await cassandra.connect();
+log.info({ event: 'worker_started', worker: init.index }, 'worker started');
+port.postMessage({ id: 0, ok: true, value: 'ready' } satisfies WorkerReply);

@@ -1,0 +1,78 @@
+// The HTTP edge (fastify): media JSON, variant bytes, metrics and health.
+
+import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+
+import type { MediaRepository } from '../../storage/media.js';
+import { objectKeys, type ObjectStore } from '../../storage/s3.js';
+import type { Config } from '../common/config.js';
+import { MediaNotFoundError, RequestInvalidError, VariantNotFoundError, toShoeboxError } from '../common/errors.js';
+import { toPublicMedia } from '../common/media-view.js';
+import type { Metrics } from '../common/metrics.js';
+import { DEFAULT_TENANT, requireUuid } from './grpc.js';
+
+export interface HttpDeps {
+  config: Config;
+  media: MediaRepository;
+  store: ObjectStore;
+  metrics: Metrics;
+  log: Logger;
+}
+
+const VARIANT_NAME = /^[a-z0-9-]+\.(webp|jpg)$/;
+/** Variants never change once written (a new upload gets a new media id). */
+const VARIANT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+
+export function createHttpServer(deps: HttpDeps): FastifyInstance {
+  const { config, media, store, metrics, log } = deps;
+  const app = fastify({ loggerInstance: log.child({ edge: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
+
+  app.setErrorHandler((error, request, reply) => {
+    const shoeboxError = toShoeboxError(error);
+    if (shoeboxError.httpStatus >= 500) log.error({ event: 'request_failed', url: request.url, err: error }, shoeboxError.message);
+    void reply.status(shoeboxError.httpStatus).send({ error: { code: shoeboxError.code, message: shoeboxError.message } });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', node: config.nodeName }));
+
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.get<{ Params: { id: string } }>('/media/:id', async (request) => {
+    const mediaId = requireUuid('media id', request.params.id);
+    const record = await media.get(mediaId);
+    if (!record || record.tenant !== DEFAULT_TENANT) throw new MediaNotFoundError(mediaId);
+    return toPublicMedia(record, config.publicBaseUrl);
+  });
+
+  app.get<{ Params: { id: string; variant: string } }>('/media/:id/:variant', async (request, reply) => {
+    const mediaId = requireUuid('media id', request.params.id);
+    const name = request.params.variant;
+    if (!VARIANT_NAME.test(name)) throw new RequestInvalidError('variant', name, 'must look like thumb-256.webp');
+    const record = await media.get(mediaId);
+    if (!record || record.tenant !== DEFAULT_TENANT) throw new MediaNotFoundError(mediaId);
+    const variant = record.status === 'ready' ? record.variants.find((v) => v.name === name) : undefined;
+    if (!variant) {
+      metrics.variantRequests.inc({ result: 'miss' });
+      throw new VariantNotFoundError(mediaId, name);
+    }
+    const etag = variant.etag || `"${record.sha256}-${name}"`;
+    void reply.header('etag', etag).header('cache-control', VARIANT_CACHE_CONTROL);
+    if (request.headers['if-none-match'] === etag) {
+      metrics.variantRequests.inc({ result: 'hit' });
+      return reply.status(304).send();
+    }
+    const object = await store.getObject(config.s3.canonicalBucket, objectKeys.variant(mediaId, name));
+    if (!object) {
+      metrics.variantRequests.inc({ result: 'miss' });
+      throw new VariantNotFoundError(mediaId, name);
+    }
+    metrics.variantRequests.inc({ result: 'served' });
+    void reply.header('content-type', variant.contentType).header('content-length', object.length);
+    return reply.send(object.body);
+  });
+
+  return app;
+}

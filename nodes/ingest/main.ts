@@ -1,0 +1,81 @@
+// The ingest node: gRPC UploadService, HTTP media API, and a pool of worker
+// threads holding the session, scanner and derivative actors.
+//
+// Start-up fails fast: schema migrated and buckets verified before any port
+// opens. SIGTERM or SIGINT drains open streams (up to the drain deadline),
+// then stops the workers.
+
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+
+import { WorkerPool } from '../../actors/pool.js';
+import { UploadServiceService } from '../../proto/gen/shoebox/v1/upload.js';
+import { createCassandraClient, migrate } from '../../storage/cassandra.js';
+import { MediaRepository } from '../../storage/media.js';
+import { ObjectStore, createS3Client } from '../../storage/s3.js';
+import { SessionRepository } from '../../storage/sessions.js';
+import { loadConfig } from '../common/config.js';
+import { createLogger } from '../common/log.js';
+import { createMetrics } from '../common/metrics.js';
+import { createUploadService } from './grpc.js';
+import { createHttpServer } from './http.js';
+
+const DRAIN_DEADLINE_MS = 30_000;
+
+const config = loadConfig();
+const log = createLogger(config.logLevel, { node: config.nodeName });
+
+const applied = await migrate(config);
+log.info({ event: 'schema_migrated', applied }, 'schema ready');
+
+const store = new ObjectStore(createS3Client(config.s3), config.s3);
+await store.ensureBuckets(config.upload.sessionTtlSeconds);
+log.info({ event: 'buckets_ready', buckets: [config.s3.stagingBucket, config.s3.canonicalBucket, config.s3.quarantineBucket] }, 'buckets ready');
+
+const cassandra = createCassandraClient(config.cassandra);
+await cassandra.connect();
+const sessions = new SessionRepository(cassandra);
+const media = new MediaRepository(cassandra, config.nodeName);
+const pool = new WorkerPool(config.workers, { SHOEBOX_NODE_NAME: config.nodeName }, log, config.nodeName);
+const metrics = createMetrics(true, async () => (await pool.broadcast({ op: 'stats' })).reduce((sum, s) => sum + s.backlog, 0));
+await pool.start();
+
+// Pick up media items a previous run left between "received" and a final status.
+const pending = await media.listPending();
+for (const mediaId of pending) await pool.send(mediaId, { op: 'process', mediaId });
+if (pending.length > 0) log.info({ event: 'media_recovered', count: pending.length }, 'resumed processing of pending media');
+
+
+const grpcServer = new Server({
+  'grpc.max_receive_message_length': config.upload.maxChunkLength + 64 * 1024,
+});
+grpcServer.addService(UploadServiceService, createUploadService({ config, pool, sessions, media, metrics, log }));
+await new Promise<void>((resolve, reject) =>
+  grpcServer.bindAsync(config.grpcAddress, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())),
+);
+
+const http = createHttpServer({ config, media, store, metrics, log });
+await http.listen({ host: config.httpHost, port: config.httpPort });
+log.info({ event: 'node_started', grpc: config.grpcAddress, http: `${config.httpHost}:${config.httpPort}`, workers: config.workers }, 'ingest node started');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ event: 'node_stopping', signal }, 'draining open streams');
+  const drained = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), DRAIN_DEADLINE_MS);
+    grpcServer.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  if (!drained) grpcServer.forceShutdown();
+  log.info({ event: 'stream_drained', drained }, drained ? 'all streams finished' : 'drain deadline passed; remaining streams cancelled');
+  await http.close();
+  await pool.stop();
+  await cassandra.shutdown();
+  log.info({ event: 'node_stopped' }, 'ingest node stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

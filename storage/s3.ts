@@ -1,0 +1,250 @@
+// A narrow object-storage interface over @aws-sdk/client-s3, tuned for Ceph RGW.
+// Everything that touches buckets goes through ObjectStore, so callers never
+// build SDK commands themselves.
+
+import { Agent } from 'node:http';
+import type { Readable } from 'node:stream';
+
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  NoSuchKey,
+  NotFound,
+  PutBucketLifecycleConfigurationCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+import type { S3Config } from '../nodes/common/config.js';
+import { StorageUnavailableError } from '../nodes/common/errors.js';
+
+/** Object keys. Client-supplied names never appear in a key. */
+export const objectKeys = {
+  staging: (uploadId: string) => `uploads/${uploadId}`,
+  original: (mediaId: string) => `originals/${mediaId}`,
+  variant: (mediaId: string, variant: string) => `variants/${mediaId}/${variant}`,
+  quarantine: (mediaId: string) => `quarantine/${mediaId}`,
+};
+
+export interface CompletedPart {
+  partNumber: number;
+  etag: string;
+}
+
+export interface ObjectHead {
+  length: number;
+  etag: string;
+  contentType: string | undefined;
+}
+
+export interface ObjectStream extends ObjectHead {
+  body: Readable;
+}
+
+export function createS3Client(config: S3Config, maxSockets = 64): S3Client {
+  return new S3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+    // RGW serves buckets by path, not by virtual host.
+    forcePathStyle: true,
+    // With the SDK default, streamed bodies go out aws-chunked, and RGW 16
+    // answers 411 MissingContentLength.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new Agent({ keepAlive: true, maxSockets }),
+      connectionTimeout: 5_000,
+      requestTimeout: 120_000,
+    }),
+  });
+}
+
+function isNotFound(error: unknown): boolean {
+  if (error instanceof NoSuchKey || error instanceof NotFound) return true;
+  return error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 404 || error.name === 'NoSuchKey');
+}
+
+async function call<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new StorageUnavailableError(what, error);
+  }
+}
+
+export class ObjectStore {
+  constructor(
+    readonly client: S3Client,
+    readonly config: S3Config,
+  ) {}
+
+  async createMultipartUpload(bucket: string, key: string, contentType: string): Promise<string> {
+    const out = await call(`CreateMultipartUpload ${bucket}/${key}`, () =>
+      this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: contentType })),
+    );
+    if (!out.UploadId) throw new StorageUnavailableError(`CreateMultipartUpload ${bucket}/${key}`, 'no UploadId in the response');
+    return out.UploadId;
+  }
+
+  async uploadPart(bucket: string, key: string, s3UploadId: string, partNumber: number, body: Uint8Array, signal?: AbortSignal): Promise<string> {
+    const out = await call(`UploadPart ${bucket}/${key} part ${partNumber}`, () =>
+      this.client.send(
+        new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: s3UploadId, PartNumber: partNumber, Body: body, ContentLength: body.length }),
+        { abortSignal: signal },
+      ),
+    );
+    if (!out.ETag) throw new StorageUnavailableError(`UploadPart ${bucket}/${key}`, 'no ETag in the response');
+    return out.ETag;
+  }
+
+  async completeMultipartUpload(bucket: string, key: string, s3UploadId: string, parts: CompletedPart[]): Promise<void> {
+    await call(`CompleteMultipartUpload ${bucket}/${key}`, () =>
+      this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: s3UploadId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      ),
+    );
+  }
+
+  async abortMultipartUpload(bucket: string, key: string, s3UploadId: string): Promise<void> {
+    try {
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: s3UploadId }));
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.name === 'NoSuchUpload') return;
+      throw new StorageUnavailableError(`AbortMultipartUpload ${bucket}/${key}`, error);
+    }
+  }
+
+  async listMultipartUploads(bucket: string, prefix: string): Promise<Array<{ key: string; uploadId: string }>> {
+    const out = await call(`ListMultipartUploads ${bucket}`, () =>
+      this.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix })),
+    );
+    return (out.Uploads ?? []).map((u) => ({ key: u.Key ?? '', uploadId: u.UploadId ?? '' }));
+  }
+
+  async putObject(bucket: string, key: string, body: Uint8Array, contentType: string): Promise<string> {
+    const out = await call(`PutObject ${bucket}/${key}`, () =>
+      this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentLength: body.length })),
+    );
+    return out.ETag ?? '';
+  }
+
+  /** Returns undefined when the object does not exist. */
+  async headObject(bucket: string, key: string): Promise<ObjectHead | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { length: out.ContentLength ?? 0, etag: out.ETag ?? '', contentType: out.ContentType };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw new StorageUnavailableError(`HeadObject ${bucket}/${key}`, error);
+    }
+  }
+
+  /** Returns undefined when the object does not exist. */
+  async getObject(bucket: string, key: string, signal?: AbortSignal): Promise<ObjectStream | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+      return {
+        body: out.Body as Readable,
+        length: out.ContentLength ?? 0,
+        etag: out.ETag ?? '',
+        contentType: out.ContentType,
+      };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw new StorageUnavailableError(`GetObject ${bucket}/${key}`, error);
+    }
+  }
+
+  async getObjectBytes(bucket: string, key: string): Promise<Buffer | undefined> {
+    const object = await this.getObject(bucket, key);
+    if (!object) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const chunk of object.body) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async copyObject(sourceBucket: string, sourceKey: string, bucket: string, key: string): Promise<void> {
+    await call(`CopyObject ${sourceBucket}/${sourceKey} -> ${bucket}/${key}`, () =>
+      this.client.send(
+        new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: `${sourceBucket}/${encodeURIComponent(sourceKey).replaceAll('%2F', '/')}` }),
+      ),
+    );
+  }
+
+  /** Deletes an object; deleting a missing object succeeds, as in S3. */
+  async deleteObject(bucket: string, key: string): Promise<void> {
+    await call(`DeleteObject ${bucket}/${key}`, () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+  }
+
+  /**
+   * Creates the three buckets when missing: staging and quarantine on the
+   * default (replicated) placement, canonical on the erasure-coded one.
+   * Staging gets a lifecycle rule that aborts multipart uploads abandoned for
+   * longer than a session lives.
+   */
+  async ensureBuckets(sessionTtlSeconds: number): Promise<void> {
+    const { stagingBucket, quarantineBucket, canonicalBucket, ecLocationConstraint } = this.config;
+    await this.ensureBucket(stagingBucket);
+    await this.ensureBucket(quarantineBucket);
+    await this.ensureBucket(canonicalBucket, ecLocationConstraint);
+    const days = Math.max(1, Math.ceil(sessionTtlSeconds / 86_400) + 1);
+    await call(`PutBucketLifecycleConfiguration ${stagingBucket}`, () =>
+      this.client.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket: stagingBucket,
+          LifecycleConfiguration: {
+            Rules: [
+              {
+                ID: 'abort-abandoned-uploads',
+                Status: 'Enabled',
+                Filter: { Prefix: 'uploads/' },
+                AbortIncompleteMultipartUpload: { DaysAfterInitiation: days },
+              },
+            ],
+          },
+        }),
+      ),
+    );
+  }
+
+  private async ensureBucket(bucket: string, locationConstraint?: string): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: bucket }));
+      return;
+    } catch (error) {
+      if (!isNotFound(error)) throw new StorageUnavailableError(`HeadBucket ${bucket}`, error);
+    }
+    try {
+      await this.client.send(
+        new CreateBucketCommand({
+          Bucket: bucket,
+          ...(locationConstraint
+            ? { CreateBucketConfiguration: { LocationConstraint: locationConstraint as never } }
+            : {}),
+        }),
+      );
+    } catch (error) {
+      // Another node created it between our HEAD and CREATE.
+      if (error instanceof S3ServiceException && (error.name === 'BucketAlreadyOwnedByYou' || error.name === 'BucketAlreadyExists')) return;
+      throw new StorageUnavailableError(`CreateBucket ${bucket}`, error);
+    }
+  }
+}
