@@ -24,6 +24,12 @@ const DECODABLE: Record<string, string> = {
   'image/avif': 'avif',
 };
 
+/** libvips repeats its warnings; keep each distinct line once. */
+function decoderMessage(error: unknown): string {
+  const lines = messageOf(error).split('\n').map((line) => line.trim()).filter(Boolean);
+  return [...new Set(lines)].join('; ');
+}
+
 export interface ImageInfo {
   /** Sniffed MIME type, for example "image/jpeg". */
   contentType: string;
@@ -68,7 +74,7 @@ export async function inspectImage(bytes: Buffer, maxPixels: number): Promise<Im
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
-    throw new ImageCorruptError(format, messageOf(error));
+    throw new ImageCorruptError(format, decoderMessage(error));
   }
   const rawWidth = meta.width ?? 0;
   const rawHeight = meta.height ?? 0;
@@ -100,7 +106,8 @@ export function formatCaptureTime(raw: unknown, offset: unknown): string | undef
 
 function cleanText(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
-  const text = value.replace(/\0+$/, '').trim();
+  // Camera firmware pads strings with NUL and sometimes leaves bytes after it.
+  const text = value.split('\0')[0]!.trim();
   return text === '' ? undefined : text;
 }
 
@@ -157,7 +164,7 @@ export async function renderVariants(bytes: Buffer, info: ImageInfo, sizes: numb
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (error) {
-    throw new ImageCorruptError(info.format, messageOf(error));
+    throw new ImageCorruptError(info.format, decoderMessage(error));
   }
   const raw = { width: base.info.width, height: base.info.height, channels: base.info.channels };
   const jpegSize = sizes[Math.floor(sizes.length / 2)] ?? largest;
