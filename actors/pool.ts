@@ -10,6 +10,8 @@ import type { Logger } from 'pino';
 import { InternalError, ShuttingDownError, fromSerialized } from '../nodes/common/errors.js';
 import type { CommandResult, WorkerCommand, WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
 
+const WORKER_RESTART_DELAY_MS = 1_000;
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -51,8 +53,10 @@ export class WorkerPool {
   /** Sends a command to the worker that owns `routingId` and waits for its reply. */
   async send<C extends WorkerCommand>(routingId: string, command: C): Promise<CommandResult<C>> {
     if (this.stopping) throw new ShuttingDownError(this.nodeName);
-    const shard = this.shards[shardOf(routingId, this.size)]!;
-    await shard.ready;
+    const index = shardOf(routingId, this.size);
+    await this.shards[index]!.ready;
+    // Read the shard again: a restarted worker replaced it while we waited.
+    const shard = this.shards[index]!;
     const id = this.nextId++;
     return new Promise<CommandResult<C>>((resolve, reject) => {
       shard.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
@@ -64,8 +68,9 @@ export class WorkerPool {
   /** Sends to every worker (for stats). */
   async broadcast<C extends WorkerCommand>(command: C): Promise<Array<CommandResult<C>>> {
     return Promise.all(
-      this.shards.map(async (shard) => {
-        await shard.ready;
+      this.shards.map(async (_, index) => {
+        await this.shards[index]!.ready;
+        const shard = this.shards[index]!;
         const id = this.nextId++;
         return new Promise<CommandResult<C>>((resolve, reject) => {
           shard.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
@@ -111,8 +116,17 @@ export class WorkerPool {
       for (const waiter of pending.values()) waiter.reject(new InternalError(`worker ${index} exited with code ${code}`));
       pending.clear();
       if (this.stopping) return;
-      this.log.error({ event: 'worker_exited', worker: index, code }, 'worker thread exited; restarting it');
-      this.shards[index] = this.spawn(index);
+      this.log.error({ event: 'worker_exited', worker: index, code }, `worker thread exited; restarting it in ${WORKER_RESTART_DELAY_MS} ms`);
+      const replacement = new Promise<Shard>((resolve) => setTimeout(() => resolve(this.spawn(index)), WORKER_RESTART_DELAY_MS));
+      // Commands sent meanwhile wait for the replacement to be ready.
+      this.shards[index] = {
+        worker,
+        pending,
+        ready: replacement.then((next) => {
+          this.shards[index] = next;
+          return next.ready;
+        }),
+      };
     });
     return shard;
   }

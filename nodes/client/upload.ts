@@ -32,6 +32,8 @@ export interface UploadOptions {
   onProgress?: (sent: number, total: number) => void;
   /** Called when a stream fails and the client resumes. */
   onRetry?: (attempt: number, error: ServiceError) => void;
+  /** Called with the server's offset before a resumed stream starts. */
+  onResume?: (offset: number) => void;
 }
 
 export interface UploadOutcome {
@@ -187,6 +189,7 @@ export async function uploadFile(client: UploadServiceClient, path: string, opti
       } else {
         const session = await unary<{ offset: number; completed: boolean }>((cb) => client.getUploadSession({ uploadId: state.uploadId }, cb));
         if (session.completed) break;
+        options.onResume?.(session.offset);
         response = await runStream(client, { resume: { uploadId: state.uploadId } }, path, session.offset, size, chunkSize, state, options.onProgress);
       }
     } catch (error) {

@@ -80,6 +80,13 @@ export interface Config {
   };
   /** Worker threads for upload sessions and processing; default: available cores. */
   workers: number;
+  /** Ceph admin access for operator tools and tests; '' when the stack was not started by deploy/ceph.sh. */
+  ceph: {
+    conf: string;
+    keyring: string;
+    /** Erasure-coded data pool behind the canonical bucket. */
+    ecPool: string;
+  };
   /** pino level; default `info`. */
   logLevel: string;
   /** Directory of the shared test corpus; default `<root>/../shared/corpus`. */
@@ -184,6 +191,11 @@ export function loadConfig(overrides: Env = {}): Config {
     image: {
       maxPixels: int(env, 'SHOEBOX_MAX_PIXELS', 100_000_000, 1),
       variantSizes: sizes.map(Number).sort((a, b) => a - b),
+    },
+    ceph: {
+      conf: str(env, 'SHOEBOX_CEPH_CONF', ''),
+      keyring: str(env, 'SHOEBOX_CEPH_KEYRING', ''),
+      ecPool: str(env, 'SHOEBOX_CEPH_EC_POOL', ''),
     },
     workers: int(env, 'SHOEBOX_WORKERS', availableParallelism(), 1, 64),
     logLevel: str(env, 'SHOEBOX_LOG_LEVEL', 'info'),

@@ -14,6 +14,7 @@ import { MediaRepository } from '../../storage/media.js';
 import { ObjectStore, createS3Client } from '../../storage/s3.js';
 import { SessionRepository } from '../../storage/sessions.js';
 import { loadConfig } from '../common/config.js';
+import { messageOf } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
 import { createMetrics } from '../common/metrics.js';
 import { createUploadService } from './grpc.js';
@@ -23,6 +24,13 @@ const DRAIN_DEADLINE_MS = 30_000;
 
 const config = loadConfig();
 const log = createLogger(config.logLevel, { node: config.nodeName });
+
+process.on('unhandledRejection', (error) => {
+  // Start-up failures (Cassandra or RGW down, bad schema) end here: say what
+  // failed in one line and exit, instead of a stack dump.
+  log.fatal({ event: 'node_stopped', err: error }, `ingest node failed: ${messageOf(error)}`);
+  process.exit(1);
+});
 
 const applied = await migrate(config);
 log.info({ event: 'schema_migrated', applied }, 'schema ready');

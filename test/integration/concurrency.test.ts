@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { uploadFile } from '../../nodes/client/upload.js';
+import { corpusFile } from '../corpus.js';
+import { startNode, type RunningNode } from './harness.js';
+
+const PHOTOS = [
+  'photos/rocket.jpg',
+  'photos/hubble_deep_field.jpg',
+  'photos/coffee.png',
+  'photos/chelsea.png',
+  'photos/astronaut.png',
+  'photos/nokia-n9-waterside.jpg',
+  'photos/canon-eos70d-leaf.jpg',
+  'photos/olympus-em1-ripple.jpg',
+  'photos/orientation-6-olympus.jpg',
+  'photos/cmyk-rocket.jpg',
+];
+
+describe('concurrent uploads', () => {
+  let node: RunningNode;
+  before(async () => {
+    node = await startNode();
+  });
+  after(async () => {
+    await node?.stop();
+  });
+
+  it('ends 20 concurrent uploads ready', async () => {
+    const files = Array.from({ length: 20 }, (_, i) => corpusFile(PHOTOS[i % PHOTOS.length]!));
+    const outcomes = await Promise.all(files.map((file) => uploadFile(node.client, file, { chunkSize: 512 * 1024 })));
+    for (const [i, outcome] of outcomes.entries()) assert.equal(outcome.status, 'ready', `${files[i]}: ${outcome.reason ?? ''}`);
+    assert.equal(new Set(outcomes.map((o) => o.mediaId)).size, 20, 'distinct media ids');
+  });
+});

@@ -1,0 +1,66 @@
+// Crash and resume: the ingest node is killed mid-upload and restarted on the
+// same ports; the client resumes from the server's offset.
+
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+
+import { uploadFile } from '../../nodes/client/upload.js';
+import { objectKeys } from '../../storage/s3.js';
+import { corpusFile } from '../corpus.js';
+import { config, connectBackends, sha256, startNode, type Backends, type RunningNode } from './harness.js';
+
+const PART_SIZE = 5 * 1024 * 1024;
+
+describe('ingest node killed mid-upload', () => {
+  let backends: Backends;
+  let node: RunningNode;
+  const ports = { grpc: 52_400 + (process.pid % 300), http: 52_800 + (process.pid % 300) };
+  const env = { SHOEBOX_PART_SIZE: String(PART_SIZE) };
+
+  before(async () => {
+    backends = await connectBackends();
+    node = await startNode(env, ports);
+  });
+  after(async () => {
+    await node?.stop();
+    await backends?.close();
+  });
+
+  it('resumes from the server offset and stores an identical original', async () => {
+    const file = corpusFile('photos/patak-5k.png');
+    const { size } = await stat(file);
+    assert.ok(size > 2 * PART_SIZE, `need at least two parts, file has ${size} bytes`);
+    const client = node.client;
+    const resumedAt: number[] = [];
+    let killed: Promise<void> | undefined;
+
+    const outcome = await uploadFile(client, file, {
+      chunkSize: 256 * 1024,
+      maxAttempts: 30,
+      onProgress: (sent) => {
+        // Past two parts: the first is durable for sure, the second likely.
+        if (sent >= 2 * PART_SIZE + 512 * 1024 && !killed) {
+          killed = (async () => {
+            await node.kill();
+            node = await startNode(env, ports);
+          })();
+        }
+      },
+      onResume: (offset) => resumedAt.push(offset),
+    });
+    await killed;
+
+    assert.equal(outcome.status, 'ready', outcome.reason);
+    assert.ok(outcome.attempts > 1, 'the upload needed a second stream');
+    assert.ok(resumedAt.length > 0, 'the client resumed');
+    assert.ok(resumedAt[0]! >= PART_SIZE, `resumed from ${resumedAt[0]}, expected at least one durable part`);
+    assert.equal(resumedAt[0]! % PART_SIZE, 0, 'offset moves by whole parts');
+    assert.ok(outcome.bytesSent < 2 * size, `sent ${outcome.bytesSent} bytes for a ${size}-byte file`);
+
+    const original = await backends.store.getObjectBytes(config.s3.canonicalBucket, objectKeys.original(outcome.mediaId));
+    assert.ok(original);
+    assert.equal(sha256(original), sha256(await readFile(file)));
+    assert.equal(outcome.sha256, sha256(original));
+  });
+});
