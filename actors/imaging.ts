@@ -4,6 +4,7 @@
 import exifr from 'exifr';
 import { fileTypeFromBuffer } from 'file-type';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import UTIF, { type IFD } from 'utif';
 
 import {
   ImageCorruptError,
@@ -34,6 +35,11 @@ export interface ImageInfo {
   /** Sniffed MIME type, for example "image/jpeg". */
   contentType: string;
   format: string;
+  /**
+   * Pixels decoded by UTIF when libvips cannot read a TIFF (it rejects
+   * planar 64-bit float samples, for one): the first page as 8-bit RGBA.
+   */
+  fallbackRgba?: { data: Buffer; width: number; height: number };
   /** Dimensions after applying the EXIF orientation. */
   width: number;
   height: number;
@@ -74,6 +80,7 @@ export async function inspectImage(bytes: Buffer, maxPixels: number): Promise<Im
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (error) {
+    if (format === 'tiff') return inspectTiffFallback(bytes, maxPixels, decoderMessage(error));
     throw new ImageCorruptError(format, decoderMessage(error));
   }
   const rawWidth = meta.width ?? 0;
@@ -92,6 +99,37 @@ export async function inspectImage(bytes: Buffer, maxPixels: number): Promise<Im
     exif,
     gps,
   };
+}
+
+function inspectTiffFallback(bytes: Buffer, maxPixels: number, libvipsMessage: string): ImageInfo {
+  let first: IFD | undefined;
+  try {
+    first = UTIF.decode(bytes)[0];
+  } catch {
+    first = undefined;
+  }
+  // Tags 256 and 257 (ImageWidth, ImageLength) come from the header alone.
+  const width = Number((first?.['t256'] as number[] | undefined)?.[0] ?? 0);
+  const height = Number((first?.['t257'] as number[] | undefined)?.[0] ?? 0);
+  if (!first || !(width > 0) || !(height > 0)) throw new ImageCorruptError('tiff', libvipsMessage);
+  if (width * height > maxPixels) throw new ImageTooLargeError(width, height, maxPixels);
+  try {
+    UTIF.decodeImage(bytes, first);
+    const rgba = UTIF.toRGBA8(first);
+    const data = Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength);
+    if (data.length !== width * height * 4) throw new Error(`decoded ${data.length} bytes for ${width}x${height}`);
+    return {
+      contentType: 'image/tiff',
+      format: 'tiff',
+      width,
+      height,
+      exif: {},
+      gps: undefined,
+      fallbackRgba: { data, width, height },
+    };
+  } catch (error) {
+    throw new ImageCorruptError('tiff', `${libvipsMessage}; UTIF: ${messageOf(error)}`);
+  }
 }
 
 /** "2019:05:12 14:33:10" plus "+02:00" -> "2019-05-12T14:33:10+02:00". */
@@ -157,7 +195,11 @@ export async function renderVariants(bytes: Buffer, info: ImageInfo, sizes: numb
   const largest = Math.max(...sizes);
   let base: { data: Buffer; info: OutputInfo };
   try {
-    base = await sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning', pages: 1 })
+    const fallback = info.fallbackRgba;
+    const input = fallback
+      ? sharp(fallback.data, { raw: { width: fallback.width, height: fallback.height, channels: 4 } })
+      : sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning', pages: 1 });
+    base = await input
       .autoOrient()
       .resize(largest, largest, { fit: 'inside', withoutEnlargement: true })
       .toColourspace('srgb')

@@ -140,3 +140,19 @@ describe('formatCaptureTime', () => {
     assert.equal(formatCaptureTime(42, undefined), undefined);
   });
 });
+
+describe('TIFF that libvips cannot read', () => {
+  it('renders the first page of a 64-bit planar TIFF', async () => {
+    const bytes = await load('photos/multipage-rgb.tif');
+    const info = await inspectImage(bytes, MAX_PIXELS);
+    assert.equal(info.contentType, 'image/tiff');
+    assert.deepEqual([info.width, info.height], [10, 10]);
+    const variants = await renderVariants(bytes, info, SIZES, MAX_PIXELS);
+    const meta = await sharp(variants[0]!.bytes).metadata();
+    assert.deepEqual([meta.width, meta.height], [10, 10]);
+  });
+
+  it('applies the pixel limit before decoding', async () => {
+    await rejectsWith(inspectImage(await load('photos/multipage-rgb.tif'), 99), 'IMAGE_TOO_LARGE');
+  });
+});
