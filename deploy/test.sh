@@ -14,7 +14,7 @@ log "lint"
 npx eslint .
 
 log "unit tests"
-node --test --test-concurrency=1 "$@" 'dist/test/unit/**/*.test.js'
+node --test --test-concurrency=1 "$@" dist/test/unit/
 
 if port_open 9042 && port_open 7480 && port_open 3310; then
   log "stack already running; leaving it running afterwards"
@@ -24,4 +24,4 @@ else
 fi
 
 log "integration tests"
-node --test --test-concurrency=1 "$@" 'dist/test/integration/**/*.test.js'
+node --test --test-concurrency=1 "$@" dist/test/integration/

@@ -34,6 +34,10 @@ export interface UploadOptions {
   onRetry?: (attempt: number, error: ServiceError) => void;
   /** Called with the server's offset before a resumed stream starts. */
   onResume?: (offset: number) => void;
+  /** Called once the server has named the session, with its ids. */
+  onSession?: (uploadId: string, mediaId: string) => void;
+  /** Caps the send rate, in bytes per second, as on a slow link; default unlimited. */
+  bytesPerSecond?: number;
 }
 
 export interface UploadOutcome {
@@ -106,6 +110,13 @@ interface StreamState {
   sent: number;
 }
 
+interface StreamOptions {
+  chunkSize: number;
+  bytesPerSecond?: number;
+  onProgress?: (sent: number, total: number) => void;
+  onSession?: (uploadId: string, mediaId: string) => void;
+}
+
 /** Runs one Upload stream from `start`; resolves with the response or rejects with the gRPC error. */
 function runStream(
   client: UploadServiceClient,
@@ -113,21 +124,23 @@ function runStream(
   path: string,
   start: number,
   total: number,
-  chunkSize: number,
   state: StreamState,
-  onProgress?: (sent: number, total: number) => void,
+  options: StreamOptions,
 ): Promise<UploadResponse> {
+  const { chunkSize, bytesPerSecond, onProgress, onSession } = options;
   return new Promise((resolve, reject) => {
     const call = client.upload(new Metadata(), (error, response) => (error ? reject(error) : resolve(response)));
     call.on('metadata', (metadata: Metadata) => {
       state.uploadId = String(metadata.get('shoebox-upload-id')[0] ?? state.uploadId);
       state.mediaId = String(metadata.get('shoebox-media-id')[0] ?? state.mediaId);
+      onSession?.(state.uploadId, state.mediaId);
     });
     call.write(first);
     void (async () => {
       const handle = await open(path, 'r');
       try {
         let offset = start;
+        const startedAt = Date.now();
         while (offset < total) {
           const buffer = Buffer.allocUnsafe(Math.min(chunkSize, total - offset));
           const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
@@ -138,6 +151,10 @@ function runStream(
           state.sent += bytesRead;
           onProgress?.(offset, total);
           if (!writable) await new Promise((r) => call.once('drain', r));
+          if (bytesPerSecond) {
+            const due = startedAt + ((offset - start) / bytesPerSecond) * 1000;
+            if (due > Date.now()) await sleep(due - Date.now());
+          }
         }
         call.end();
       } catch (error) {
@@ -160,6 +177,12 @@ export async function uploadFile(client: UploadServiceClient, path: string, opti
   const { size } = await stat(path);
   const sha256 = options.skipSha256 ? '' : await sha256OfFile(path);
   const state: StreamState = { uploadId: '', mediaId: '', sent: 0 };
+  const streamOptions: StreamOptions = {
+    chunkSize,
+    ...(options.bytesPerSecond ? { bytesPerSecond: options.bytesPerSecond } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.onSession ? { onSession: options.onSession } : {}),
+  };
   const outcome = (fields: Partial<UploadOutcome>): UploadOutcome => ({
     file: path,
     uploadId: state.uploadId,
@@ -185,12 +208,12 @@ export async function uploadFile(client: UploadServiceClient, path: string, opti
           sha256,
           metadata: options.metadata ?? {},
         };
-        response = await runStream(client, { header }, path, 0, size, chunkSize, state, options.onProgress);
+        response = await runStream(client, { header }, path, 0, size, state, streamOptions);
       } else {
         const session = await unary<{ offset: number; completed: boolean }>((cb) => client.getUploadSession({ uploadId: state.uploadId }, cb));
         if (session.completed) break;
         options.onResume?.(session.offset);
-        response = await runStream(client, { resume: { uploadId: state.uploadId } }, path, session.offset, size, chunkSize, state, options.onProgress);
+        response = await runStream(client, { resume: { uploadId: state.uploadId } }, path, session.offset, size, state, streamOptions);
       }
     } catch (error) {
       const serviceError = error as ServiceError;

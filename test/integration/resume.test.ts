@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-import { uploadFile } from '../../nodes/client/upload.js';
+import { createClient, uploadFile } from '../../nodes/client/upload.js';
 import { objectKeys } from '../../storage/s3.js';
 import { corpusFile } from '../corpus.js';
 import { config, connectBackends, sha256, startNode, type Backends, type RunningNode } from './harness.js';
@@ -31,25 +32,37 @@ describe('ingest node killed mid-upload', () => {
     const file = corpusFile('photos/patak-5k.png');
     const { size } = await stat(file);
     assert.ok(size > 2 * PART_SIZE, `need at least two parts, file has ${size} bytes`);
-    const client = node.client;
+    // A client of its own: the node's client closes with the killed node.
+    const client = createClient(node.grpcAddress);
     const resumedAt: number[] = [];
     let killed: Promise<void> | undefined;
 
+    // Kill the node once the server reports at least one durable part, while
+    // the throttled client is still sending.
+    let watcher: Promise<void> | undefined;
     const outcome = await uploadFile(client, file, {
       chunkSize: 256 * 1024,
       maxAttempts: 30,
-      onProgress: (sent) => {
-        // Past two parts: the first is durable for sure, the second likely.
-        if (sent >= 2 * PART_SIZE + 512 * 1024 && !killed) {
-          killed = (async () => {
-            await node.kill();
-            node = await startNode(env, ports);
-          })();
-        }
+      bytesPerSecond: 3 * 1024 * 1024,
+      onSession: (uploadId) => {
+        watcher ??= (async () => {
+          for (let i = 0; i < 200; i++) {
+            const session = await backends.sessions.get(uploadId);
+            if ((session?.offset ?? 0) >= PART_SIZE) {
+              await node.kill();
+              node = await startNode(env, ports);
+              return;
+            }
+            await sleep(50);
+          }
+          throw new Error(`session ${uploadId} never reached offset ${PART_SIZE}`);
+        })();
+        killed = watcher;
       },
       onResume: (offset) => resumedAt.push(offset),
     });
     await killed;
+    client.close();
 
     assert.equal(outcome.status, 'ready', outcome.reason);
     assert.ok(outcome.attempts > 1, 'the upload needed a second stream');
