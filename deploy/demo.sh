@@ -13,7 +13,7 @@ cd "$SHOEBOX_ROOT"
 "$SHOEBOX_ROOT/deploy/stack.sh" up
 
 samples=()
-corpus=${SHOEBOX_CORPUS_DIR:-$SHOEBOX_ROOT/../shared/corpus}/photos
+corpus=$(cd "${SHOEBOX_CORPUS_DIR:-$SHOEBOX_ROOT/../shared/corpus}" 2>/dev/null && pwd || true)/photos
 if [ -d "$corpus" ]; then
   for name in nokia-n9-waterside.jpg orientation-6-olympus.jpg sony-nex3n-cups-gps-progressive.jpg \
     honeywave-5k.jpg patak-5k.png cmyk-rocket.jpg astronaut.png chelsea.heic; do

@@ -4,7 +4,7 @@
 #
 #   setup      install what is missing (Debian packages, Cassandra jars, npm
 #              packages) and build the TypeScript
-#   infra-up   start Cassandra, Ceph and clamd, and wait until each answers
+#   infra-up   start Cassandra, Ceph and clamd, and wait until each responds
 #   node-up    start the ingest node and wait for /healthz
 #   up         infra-up, then node-up
 #   down       stop everything this script started, by PID
@@ -49,7 +49,7 @@ node_up() {
   [ -f "$SHOEBOX_ROOT/dist/nodes/ingest/main.js" ] || die "dist/ is missing; run 'task setup' first"
   start_daemon ingest "$NODE_PID" "$NODE_LOG" node "$SHOEBOX_ROOT/dist/nodes/ingest/main.js"
   local http
-  http=$(grep -E '^SHOEBOX_HTTP_ADDRESS=' "$SHOEBOX_STATE_DIR/stack.env" 2>/dev/null | cut -d= -f2)
+  http=$( (grep -E '^SHOEBOX_HTTP_ADDRESS=' "$SHOEBOX_STATE_DIR/stack.env" 2>/dev/null || true) | cut -d= -f2)
   http=${SHOEBOX_HTTP_ADDRESS:-${http:-127.0.0.1:8080}}
   wait_for "ingest node on http://$http" 90 "$NODE_LOG" \
     bash -c "pid_ok() { kill -0 \$(cat '$NODE_PID'); }; pid_ok && curl -fsS http://$http/healthz"

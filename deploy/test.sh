@@ -10,7 +10,8 @@ cd "$SHOEBOX_ROOT"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-log "lint"
+log "typecheck and lint"
+npx tsc -p tsconfig.json --noEmit
 npx eslint .
 
 log "unit tests"

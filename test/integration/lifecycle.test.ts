@@ -1,0 +1,86 @@
+// Node lifecycle: SIGTERM drains open streams; SIGKILL during processing is
+// picked up again by the next node from the pending queue.
+
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { crc32c } from '@node-rs/crc32';
+
+import { createClient, uploadFile, waitForFinal } from '../../nodes/client/upload.js';
+import { MediaStatus, type UploadResponse } from '../../proto/gen/shoebox/v1/upload.js';
+import { corpusFile } from '../corpus.js';
+import { connectBackends, sha256, startNode, type Backends } from './harness.js';
+
+describe('node lifecycle', () => {
+  let backends: Backends;
+  before(async () => {
+    backends = await connectBackends();
+  });
+  after(async () => {
+    await backends?.close();
+  });
+
+  it('drains an open stream on SIGTERM', async () => {
+    const node = await startNode();
+    const photo = await readFile(corpusFile('photos/rocket.jpg'));
+    const half = Math.floor(photo.length / 2);
+    let sentHeader!: () => void;
+    const headerAcknowledged = new Promise<void>((resolve) => (sentHeader = resolve));
+    const result = new Promise<UploadResponse>((resolve, reject) => {
+      const call = node.client.upload(new Metadata(), (error: ServiceError | null, response: UploadResponse) =>
+        error ? reject(error) : resolve(response),
+      );
+      call.on('metadata', () => sentHeader());
+      call.write({ header: { filename: 'r.jpg', contentType: 'image/jpeg', declaredLength: photo.length, sha256: '', metadata: {} } });
+      call.write({ chunk: { offset: 0, data: photo.subarray(0, half), crc32c: crc32c(photo.subarray(0, half)) } });
+      void headerAcknowledged.then(async () => {
+        node.process.kill('SIGTERM');
+        await sleep(300);
+        call.write({ chunk: { offset: half, data: photo.subarray(half), crc32c: crc32c(photo.subarray(half)) } });
+        call.end();
+      });
+    });
+    const response = await result;
+    assert.equal(response.sha256, sha256(photo));
+    assert.equal(response.storedLength, photo.length);
+    const exitCode = await new Promise<number | null>((resolve) =>
+      node.process.exitCode !== null ? resolve(node.process.exitCode) : node.process.once('exit', (code) => resolve(code)),
+    );
+    assert.equal(exitCode, 0, `node log: ${node.logFile}`);
+  });
+
+  it('resumes processing after SIGKILL', async () => {
+    const ports = { grpc: 53_400 + (process.pid % 300), http: 53_800 + (process.pid % 300) };
+    let node = await startNode({}, ports);
+    let mediaId = '';
+    let killedDuring = '';
+    const watcher = (async () => {
+      for (let i = 0; i < 600 && !killedDuring; i++) {
+        const record = mediaId ? await backends.media.get(mediaId) : undefined;
+        if (record && ['received', 'scanning', 'processing'].includes(record.status)) {
+          killedDuring = record.status;
+          await node.kill();
+          node = await startNode({}, ports);
+          return;
+        }
+        await sleep(10);
+      }
+    })();
+    const client = createClient(node.grpcAddress);
+    const outcome = await uploadFile(client, corpusFile('photos/patak-5k.png'), {
+      onSession: (_, id) => (mediaId = id),
+    }).catch((error: Error) => ({ status: 'client-error', reason: error.message, mediaId }));
+    await watcher;
+    assert.ok(killedDuring, 'the node was killed while the item was in the pipeline');
+    const fresh = createClient(node.grpcAddress);
+    const media = await waitForFinal(fresh, mediaId);
+    assert.equal(media.status, MediaStatus.MEDIA_STATUS_READY, `${media.reason} (killed during ${killedDuring}; first outcome ${outcome.status})`);
+    assert.ok(media.variants.length >= 4);
+    fresh.close();
+    client.close();
+    await node.stop();
+  });
+});
