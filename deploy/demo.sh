@@ -28,6 +28,12 @@ else
 fi
 [ ${#samples[@]} -gt 0 ] || die "no sample photos found in $corpus or in python3-skimage"
 
+# Every request needs a tenant's bearer token; the demo makes one for tenant "demo".
+SHOEBOX_TOKEN=$(node "$SHOEBOX_ROOT/bin/shoebox.js" token create demo)
+export SHOEBOX_TOKEN
+printf '%s\n' "$SHOEBOX_TOKEN" >"$SHOEBOX_STATE_DIR/demo-token"
+chmod 600 "$SHOEBOX_STATE_DIR/demo-token"
+
 log "uploading ${#samples[@]} sample photos over gRPC"
 results=$SHOEBOX_STATE_DIR/demo-results.jsonl
 set +e
@@ -46,7 +52,8 @@ node -e '
   }
 ' "$results"
 echo
-log "media JSON: ./bin/shoebox.js status MEDIA_ID    variant bytes: ./bin/shoebox.js get MEDIA_ID thumb-256.webp -o out.webp"
+log "the demo tenant's token is in $SHOEBOX_STATE_DIR/demo-token: export SHOEBOX_TOKEN=\$(cat $SHOEBOX_STATE_DIR/demo-token)"
+log "then: ./bin/shoebox.js status MEDIA_ID    ./bin/shoebox.js get MEDIA_ID thumb-256.webp -o out.webp"
 log "stack left running; stop it with ./deploy/task down"
 # A HEIC sample is expected to be rejected as unsupported, so only a failure
 # of the upload command itself (exit status 2 or more) fails the demo.

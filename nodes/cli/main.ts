@@ -8,16 +8,21 @@ import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 
 import { loadConfig } from '../common/config.js';
 import { createClient, uploadFile } from '../client/upload.js';
+import { createCassandraClient, migrate } from '../../storage/cassandra.js';
+import { TokenRepository } from '../../storage/tokens.js';
 
 const USAGE = `Usage:
   shoebox upload FILE...            upload photos; prints one JSON line per file
   shoebox status MEDIA_ID           print the media item as JSON
   shoebox get MEDIA_ID VARIANT -o PATH
                                     write a variant's bytes (for example thumb-256.webp)
+  shoebox token create TENANT       create a bearer token for TENANT and print it (operator
+                                    command: talks to Cassandra directly)
 
 Options:
   --grpc HOST:PORT     ingest node gRPC address (default from SHOEBOX_GRPC_ADDRESS, 127.0.0.1:50051)
   --http URL           ingest node HTTP base URL (default from SHOEBOX_HTTP_ADDRESS, http://127.0.0.1:8080)
+  --token TOKEN        bearer token (default from SHOEBOX_TOKEN)
   --chunk-size BYTES   bytes per chunk message for upload (default 1048576)
   --retries N          stream attempts per file before giving up (default 12)
   -o, --output PATH    where get writes the variant
@@ -45,6 +50,7 @@ async function main(): Promise<number> {
       http: { type: 'string' },
       'chunk-size': { type: 'string' },
       retries: { type: 'string' },
+      token: { type: 'string' },
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -57,13 +63,15 @@ async function main(): Promise<number> {
   const config = loadConfig();
   const grpcAddress = values.grpc ?? config.grpcAddress;
   const httpBase = (values.http ?? `http://${config.httpHost}:${config.httpPort}`).replace(/\/+$/, '');
+  const token = values.token ?? config.clientToken;
+  const headers = token ? { authorization: `Bearer ${token}` } : undefined;
 
   switch (command) {
     case 'upload': {
       if (args.length === 0) usageError('upload needs at least one FILE');
       const chunkSize = positiveInt('--chunk-size', values['chunk-size'], 1024 * 1024);
       const maxAttempts = positiveInt('--retries', values.retries, 12);
-      const client = createClient(grpcAddress);
+      const client = createClient(grpcAddress, token);
       let allReady = true;
       for (const file of args) {
         let line: Record<string, unknown>;
@@ -90,19 +98,30 @@ async function main(): Promise<number> {
     }
     case 'status': {
       if (args.length !== 1) usageError('status needs exactly one MEDIA_ID');
-      const response = await fetch(`${httpBase}/media/${encodeURIComponent(args[0]!)}`);
+      const response = await fetch(`${httpBase}/media/${encodeURIComponent(args[0]!)}`, { headers });
       process.stdout.write(`${JSON.stringify(await response.json())}\n`);
       return response.ok ? 0 : 1;
     }
     case 'get': {
       if (args.length !== 2) usageError('get needs MEDIA_ID and VARIANT');
       if (!values.output) usageError('get needs -o PATH');
-      const response = await fetch(`${httpBase}/media/${encodeURIComponent(args[0]!)}/${encodeURIComponent(args[1]!)}`);
+      const response = await fetch(`${httpBase}/media/${encodeURIComponent(args[0]!)}/${encodeURIComponent(args[1]!)}`, { headers });
       if (!response.ok) {
         process.stderr.write(`shoebox: get failed with HTTP ${response.status}: ${await response.text()}\n`);
         return 1;
       }
       await writeFile(values.output, Buffer.from(await response.arrayBuffer()));
+      return 0;
+    }
+    case 'token': {
+      if (args[0] !== 'create' || args.length !== 2) usageError('usage: shoebox token create TENANT');
+      await migrate(config);
+      const cassandra = createCassandraClient(config.cassandra);
+      try {
+        process.stdout.write(`${await new TokenRepository(cassandra).create(args[1]!)}\n`);
+      } finally {
+        await cassandra.shutdown();
+      }
       return 0;
     }
     case undefined:

@@ -7,7 +7,7 @@ import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Metadata, credentials, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { InterceptingCall, Metadata, credentials, status as GrpcStatus, type Interceptor, type ServiceError } from '@grpc/grpc-js';
 import { crc32c } from '@node-rs/crc32';
 
 import {
@@ -66,11 +66,20 @@ const RESUMABLE = new Set<GrpcStatus>([
 ]);
 const RESUMABLE_CODES = new Set(['UPLOAD_OFFSET_MISMATCH', 'UPLOAD_INCOMPLETE', 'UPLOAD_CONFLICT', 'CHUNK_CHECKSUM_MISMATCH', 'SHUTTING_DOWN']);
 
-export function createClient(address: string): UploadServiceClient {
+/** Creates a client; every call carries `authorization: Bearer <token>` when a token is given. */
+export function createClient(address: string, token = ''): UploadServiceClient {
+  const withToken: Interceptor = (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set('authorization', `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
   return new UploadServiceClient(address, credentials.createInsecure(), {
     'grpc.max_send_message_length': 16 * 1024 * 1024,
     'grpc.initial_reconnect_backoff_ms': 200,
     'grpc.max_reconnect_backoff_ms': 2000,
+    ...(token ? { interceptors: [withToken] } : {}),
   });
 }
 

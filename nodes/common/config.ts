@@ -89,6 +89,8 @@ export interface Config {
   };
   /** pino level; default `info`. */
   logLevel: string;
+  /** Bearer token the CLI sends (SHOEBOX_TOKEN); '' when unset. */
+  clientToken: string;
   /** Directory of the shared test corpus; default `<root>/../shared/corpus`. */
   corpusDir: string;
 }
@@ -199,6 +201,7 @@ export function loadConfig(overrides: Env = {}): Config {
     },
     workers: int(env, 'SHOEBOX_WORKERS', availableParallelism(), 1, 64),
     logLevel: str(env, 'SHOEBOX_LOG_LEVEL', 'info'),
+    clientToken: str(env, 'SHOEBOX_TOKEN', ''),
     corpusDir: resolve(str(env, 'SHOEBOX_CORPUS_DIR', join(rootDir, '..', 'shared', 'corpus'))),
   };
 }

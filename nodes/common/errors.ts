@@ -36,6 +36,12 @@ export const ERROR_CATALOG = {
   VARIANT_NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, summary: 'The media item has no variant of this name, or is not ready.' },
   STORAGE_UNAVAILABLE: { http: 503, grpc: GrpcStatus.UNAVAILABLE, summary: 'Cassandra or object storage did not answer.' },
   SHUTTING_DOWN: { http: 503, grpc: GrpcStatus.UNAVAILABLE, summary: 'The node is draining for shutdown; retry on another node.' },
+  UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED, summary: 'The request has no bearer token, or an unknown one.' },
+  UPLOAD_LOCKED: { http: 423, grpc: GrpcStatus.ABORTED, summary: 'Another request is writing to this upload right now.' },
+  TUS_VERSION_UNSUPPORTED: { http: 412, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'Tus-Resumable is missing or names a version this server does not speak.' },
+  CHECKSUM_ALGORITHM_UNSUPPORTED: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, summary: 'The checksum algorithm is not one of those advertised.' },
+  CHUNK_CONFLICT: { http: 409, grpc: GrpcStatus.ALREADY_EXISTS, summary: 'A chunk index already holds different bytes.' },
+  CHUNKS_MISSING: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, summary: 'Complete was called before every chunk arrived.' },
   CONFIG_INVALID: { http: 500, grpc: GrpcStatus.INTERNAL, summary: 'A configuration value is missing or malformed.' },
   INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, summary: 'An unexpected error; the log has the details.' },
 } as const satisfies Record<string, CatalogEntry>;
@@ -81,6 +87,45 @@ export interface SerializedError {
 export class RequestInvalidError extends ShoeboxError {
   constructor(field: string, value: unknown, reason: string) {
     super('REQUEST_INVALID', `invalid ${field} ${JSON.stringify(value)}: ${reason}`, { field, value });
+  }
+}
+
+export class UnauthenticatedError extends ShoeboxError {
+  constructor(reason: string) {
+    super('UNAUTHENTICATED', `unauthenticated: ${reason}; send "authorization: Bearer <token>" (create one with \`shoebox token create TENANT\`)`);
+  }
+}
+
+export class UploadLockedError extends ShoeboxError {
+  constructor(uploadId: string) {
+    super('UPLOAD_LOCKED', `upload ${uploadId} is locked by another request; retry after it finishes`, { uploadId });
+  }
+}
+
+export class TusVersionUnsupportedError extends ShoeboxError {
+  constructor(version: string | undefined) {
+    super('TUS_VERSION_UNSUPPORTED', `Tus-Resumable ${JSON.stringify(version ?? null)} is not supported; send Tus-Resumable: 1.0.0`, { version });
+  }
+}
+
+export class ChecksumAlgorithmUnsupportedError extends ShoeboxError {
+  constructor(algorithm: string, supported: readonly string[]) {
+    super('CHECKSUM_ALGORITHM_UNSUPPORTED', `checksum algorithm ${JSON.stringify(algorithm)} is not supported; use one of ${supported.join(', ')}`, {
+      algorithm,
+    });
+  }
+}
+
+export class ChunkConflictError extends ShoeboxError {
+  constructor(uploadId: string, index: number) {
+    super('CHUNK_CONFLICT', `upload ${uploadId}: chunk ${index} was already received with different bytes`, { uploadId, index });
+  }
+}
+
+export class ChunksMissingError extends ShoeboxError {
+  constructor(uploadId: string, missing: number[]) {
+    const shown = missing.slice(0, 50).join(', ') + (missing.length > 50 ? `, ... (${missing.length} in all)` : '');
+    super('CHUNKS_MISSING', `upload ${uploadId}: chunks missing: ${shown}; send them, then complete again`, { uploadId, missing });
   }
 }
 

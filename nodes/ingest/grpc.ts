@@ -17,6 +17,7 @@ import {
 } from '../../proto/gen/shoebox/v1/upload.js';
 import { FINAL_STATUSES, type MediaRepository } from '../../storage/media.js';
 import type { SessionRepository } from '../../storage/sessions.js';
+import type { Authenticator } from '../common/auth.js';
 import type { Config } from '../common/config.js';
 import {
   MediaNotFoundError,
@@ -29,14 +30,13 @@ import {
 import { toProtoMedia, toPublicMedia } from '../common/media-view.js';
 import type { Metrics } from '../common/metrics.js';
 
-/** Until tenant tokens exist, every call acts for this tenant. */
-export const DEFAULT_TENANT = 'default';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const WATCH_POLL_MS = 150;
 const WATCH_MAX_MS = 15 * 60_000;
 
 export interface GrpcDeps {
   config: Config;
+  auth: Authenticator;
   pool: WorkerPool;
   sessions: SessionRepository;
   media: MediaRepository;
@@ -62,9 +62,11 @@ export function toGrpcError(error: unknown): ServerErrorResponse {
 }
 
 export function createUploadService(deps: GrpcDeps): UploadServiceServer {
-  const { config, pool, sessions, media, metrics, log } = deps;
+  const { config, auth, pool, sessions, media, metrics, log } = deps;
 
-  async function openStream(first: UploadRequest): Promise<SessionView> {
+  const tenantOf = (metadata: Metadata) => auth.tenantOf(String(metadata.get('authorization')[0] ?? '') || undefined);
+
+  async function openStream(tenant: string, first: UploadRequest): Promise<SessionView> {
     if (first.header) {
       const header = first.header;
       const uploadId = randomUUID();
@@ -73,7 +75,7 @@ export function createUploadService(deps: GrpcDeps): UploadServiceServer {
         op: 'open',
         uploadId,
         upload: {
-          tenant: DEFAULT_TENANT,
+          tenant,
           filename: header.filename,
           contentType: header.contentType,
           declaredLength: header.declaredLength,
@@ -85,16 +87,17 @@ export function createUploadService(deps: GrpcDeps): UploadServiceServer {
     if (first.resume) {
       const uploadId = requireUuid('resume.upload_id', first.resume.uploadId);
       metrics.chunkRetries.inc({ api: 'grpc' });
-      return pool.send(uploadId, { op: 'resume', uploadId, tenant: DEFAULT_TENANT });
+      return pool.send(uploadId, { op: 'resume', uploadId, tenant });
     }
     throw new RequestInvalidError('first message', first.chunk ? 'chunk' : 'empty', 'must be a header or a resume');
   }
 
   async function upload(call: ServerReadableStream<UploadRequest, UploadResponse>): Promise<UploadResponse> {
+    const tenant = await tenantOf(call.metadata);
     const iterator = call[Symbol.asyncIterator]();
     const first = await iterator.next();
     if (first.done) throw new RequestInvalidError('stream', 'empty', 'must start with a header or a resume');
-    const session = await openStream(first.value as UploadRequest);
+    const session = await openStream(tenant, first.value as UploadRequest);
     const uploadId = session.uploadId;
     const metadata = new Metadata();
     metadata.set('shoebox-upload-id', uploadId);
@@ -146,9 +149,10 @@ export function createUploadService(deps: GrpcDeps): UploadServiceServer {
 
     getUploadSession(call, callback) {
       (async () => {
+        const tenant = await tenantOf(call.metadata);
         const uploadId = requireUuid('upload_id', call.request.uploadId);
         const record = await sessions.get(uploadId);
-        if (!record || record.tenant !== DEFAULT_TENANT) throw new UploadNotFoundError(uploadId);
+        if (!record || record.tenant !== tenant) throw new UploadNotFoundError(uploadId);
         return {
           uploadId,
           mediaId: record.mediaId,
@@ -166,9 +170,10 @@ export function createUploadService(deps: GrpcDeps): UploadServiceServer {
 
     getMedia(call, callback) {
       (async () => {
+        const tenant = await tenantOf(call.metadata);
         const mediaId = requireUuid('media_id', call.request.mediaId);
         const record = await media.get(mediaId);
-        if (!record || record.tenant !== DEFAULT_TENANT) throw new MediaNotFoundError(mediaId);
+        if (!record || record.tenant !== tenant) throw new MediaNotFoundError(mediaId);
         return toProtoMedia(toPublicMedia(record, config.publicBaseUrl));
       })().then(
         (view) => callback(null, view),
@@ -178,12 +183,13 @@ export function createUploadService(deps: GrpcDeps): UploadServiceServer {
 
     watchMedia(call) {
       (async () => {
+        const tenant = await tenantOf(call.metadata);
         const mediaId = requireUuid('media_id', call.request.mediaId);
         const deadline = Date.now() + WATCH_MAX_MS;
         let lastStatus = '';
         while (!call.cancelled && Date.now() < deadline) {
           const record = await media.get(mediaId);
-          if (!record || record.tenant !== DEFAULT_TENANT) throw new MediaNotFoundError(mediaId);
+          if (!record || record.tenant !== tenant) throw new MediaNotFoundError(mediaId);
           if (record.status !== lastStatus) call.write(toProtoMedia(toPublicMedia(record, config.publicBaseUrl)));
           lastStatus = record.status;
           if (FINAL_STATUSES.has(record.status)) break;

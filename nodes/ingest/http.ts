@@ -9,10 +9,12 @@ import type { Config } from '../common/config.js';
 import { MediaNotFoundError, RequestInvalidError, VariantNotFoundError, toShoeboxError } from '../common/errors.js';
 import { toPublicMedia } from '../common/media-view.js';
 import type { Metrics } from '../common/metrics.js';
-import { DEFAULT_TENANT, requireUuid } from './grpc.js';
+import { requireUuid } from './grpc.js';
+import type { Authenticator } from '../common/auth.js';
 
 export interface HttpDeps {
   config: Config;
+  auth: Authenticator;
   media: MediaRepository;
   store: ObjectStore;
   metrics: Metrics;
@@ -24,8 +26,15 @@ const VARIANT_NAME = /^[a-z0-9-]+\.(webp|jpg)$/;
 const VARIANT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
-  const { config, media, store, metrics, log } = deps;
+  const { config, auth, media, store, metrics, log } = deps;
   const app = fastify({ loggerInstance: log.child({ edge: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
+
+  // Every route but health and metrics acts for the tenant of the bearer token.
+  app.decorateRequest('tenant', '');
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/healthz' || request.url === '/metrics') return;
+    request.tenant = await auth.tenantOf(request.headers.authorization);
+  });
 
   app.setErrorHandler((error, request, reply) => {
     const shoeboxError = toShoeboxError(error);
@@ -43,7 +52,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   app.get<{ Params: { id: string } }>('/media/:id', async (request) => {
     const mediaId = requireUuid('media id', request.params.id);
     const record = await media.get(mediaId);
-    if (!record || record.tenant !== DEFAULT_TENANT) throw new MediaNotFoundError(mediaId);
+    if (!record || record.tenant !== request.tenant) throw new MediaNotFoundError(mediaId);
     return toPublicMedia(record, config.publicBaseUrl);
   });
 
@@ -52,7 +61,7 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     const name = request.params.variant;
     if (!VARIANT_NAME.test(name)) throw new RequestInvalidError('variant', name, 'must look like thumb-256.webp');
     const record = await media.get(mediaId);
-    if (!record || record.tenant !== DEFAULT_TENANT) throw new MediaNotFoundError(mediaId);
+    if (!record || record.tenant !== request.tenant) throw new MediaNotFoundError(mediaId);
     const variant = record.status === 'ready' ? record.variants.find((v) => v.name === name) : undefined;
     if (!variant) {
       metrics.variantRequests.inc({ result: 'miss' });
@@ -75,4 +84,11 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
   });
 
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Tenant of the request's bearer token; '' on unauthenticated routes. */
+    tenant: string;
+  }
 }

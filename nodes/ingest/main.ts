@@ -13,6 +13,8 @@ import { createCassandraClient, migrate } from '../../storage/cassandra.js';
 import { MediaRepository } from '../../storage/media.js';
 import { ObjectStore, createS3Client } from '../../storage/s3.js';
 import { SessionRepository } from '../../storage/sessions.js';
+import { TokenRepository } from '../../storage/tokens.js';
+import { Authenticator } from '../common/auth.js';
 import { loadConfig } from '../common/config.js';
 import { messageOf } from '../common/errors.js';
 import { createLogger } from '../common/log.js';
@@ -43,6 +45,7 @@ const cassandra = createCassandraClient(config.cassandra);
 await cassandra.connect();
 const sessions = new SessionRepository(cassandra);
 const media = new MediaRepository(cassandra, config.nodeName);
+const auth = new Authenticator(new TokenRepository(cassandra));
 const pool = new WorkerPool(config.workers, { SHOEBOX_NODE_NAME: config.nodeName }, log, config.nodeName);
 const metrics = createMetrics(true, async () => (await pool.broadcast({ op: 'stats' })).reduce((sum, s) => sum + s.backlog, 0));
 await pool.start();
@@ -56,12 +59,12 @@ if (pending.length > 0) log.info({ event: 'media_recovered', count: pending.leng
 const grpcServer = new Server({
   'grpc.max_receive_message_length': config.upload.maxChunkLength + 64 * 1024,
 });
-grpcServer.addService(UploadServiceService, createUploadService({ config, pool, sessions, media, metrics, log }));
+grpcServer.addService(UploadServiceService, createUploadService({ config, auth, pool, sessions, media, metrics, log }));
 await new Promise<void>((resolve, reject) =>
   grpcServer.bindAsync(config.grpcAddress, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())),
 );
 
-const http = createHttpServer({ config, media, store, metrics, log });
+const http = createHttpServer({ config, auth, media, store, metrics, log });
 await http.listen({ host: config.httpHost, port: config.httpPort });
 log.info({ event: 'node_started', grpc: config.grpcAddress, http: `${config.httpHost}:${config.httpPort}`, workers: config.workers }, 'ingest node started');
 

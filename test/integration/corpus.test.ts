@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { uploadFile, type UploadOutcome } from '../../nodes/client/upload.js';
 import { objectKeys } from '../../storage/s3.js';
 import { corpusDir } from '../corpus.js';
-import { config, connectBackends, mapLimit, sha256, startNode, type Backends, type RunningNode } from './harness.js';
+import { authedFetch, config, connectBackends, mapLimit, sha256, startNode, type Backends, type RunningNode } from './harness.js';
 
 interface Expectation {
   status: 'ready' | 'failed' | 'quarantined';
@@ -105,7 +105,7 @@ describe('corpus through the real stack', () => {
     for (const [entry, outcome] of outcomes) {
       if (outcome.status !== 'failed') continue;
       assert.equal(await backends.store.headObject(config.s3.canonicalBucket, objectKeys.original(outcome.mediaId)), undefined, entry);
-      const response = await fetch(`${node.httpBase}/media/${outcome.mediaId}/thumb-256.webp`);
+      const response = await authedFetch(`${node.httpBase}/media/${outcome.mediaId}/thumb-256.webp`);
       assert.equal(response.status, 404, entry);
     }
   });
@@ -113,14 +113,14 @@ describe('corpus through the real stack', () => {
   it('serves portrait variants for orientation 6 and 8', async () => {
     for (const entry of ['photos/orientation-6-olympus.jpg', 'photos/orientation-8-canon.jpg']) {
       const outcome = outcomes.get(entry)!;
-      const media = (await (await fetch(`${node.httpBase}/media/${outcome.mediaId}`)).json()) as {
+      const media = (await (await authedFetch(`${node.httpBase}/media/${outcome.mediaId}`)).json()) as {
         width: number;
         height: number;
         variants: Array<{ name: string; url: string }>;
       };
       assert.ok(media.height > media.width, `${entry}: ${media.width}x${media.height}`);
       for (const variant of media.variants) {
-        const response = await fetch(variant.url);
+        const response = await authedFetch(variant.url);
         assert.equal(response.status, 200);
         assert.match(response.headers.get('cache-control') ?? '', /immutable/);
         assert.ok(response.headers.get('etag'));
@@ -138,12 +138,12 @@ describe('corpus through the real stack', () => {
     assert.ok(Math.abs(record.gps.latitude - 56.156) < 0.01);
     for (const [entry, result] of outcomes) {
       if (result.status !== 'ready') continue;
-      const text = await (await fetch(`${node.httpBase}/media/${result.mediaId}`)).text();
+      const text = await (await authedFetch(`${node.httpBase}/media/${result.mediaId}`)).text();
       assert.doesNotMatch(text, /"(gps\w*|latitude|longitude|altitude)"/i, `${entry} JSON has a location key`);
       assert.doesNotMatch(text, /56\.15|10\.20/, `${entry} JSON has the location's value`);
     }
     for (const name of outcome.variants) {
-      const response = await fetch(`${node.httpBase}/media/${outcome.mediaId}/${name}`);
+      const response = await authedFetch(`${node.httpBase}/media/${outcome.mediaId}/${name}`);
       const bytes = Buffer.from(await response.arrayBuffer());
       assert.equal(await exifr.gps(bytes).catch(() => undefined), undefined, `${name} carries GPS`);
     }
@@ -151,7 +151,7 @@ describe('corpus through the real stack', () => {
 
   it('extracts camera EXIF', async () => {
     const outcome = outcomes.get('photos/nokia-n9-waterside.jpg')!;
-    const media = (await (await fetch(`${node.httpBase}/media/${outcome.mediaId}`)).json()) as { exif: { make?: string; capturedAt?: string } };
+    const media = (await (await authedFetch(`${node.httpBase}/media/${outcome.mediaId}`)).json()) as { exif: { make?: string; capturedAt?: string } };
     assert.equal(media.exif.make, 'Nokia');
     assert.match(media.exif.capturedAt ?? '', /^\d{4}-\d{2}-\d{2}T/);
   });
@@ -164,10 +164,10 @@ describe('corpus through the real stack', () => {
 
   it('answers 304 to a matching If-None-Match', async () => {
     const outcome = outcomes.get('photos/rocket.jpg')!;
-    const first = await fetch(`${node.httpBase}/media/${outcome.mediaId}/thumb-256.webp`);
+    const first = await authedFetch(`${node.httpBase}/media/${outcome.mediaId}/thumb-256.webp`);
     const etag = first.headers.get('etag')!;
     await first.arrayBuffer();
-    const second = await fetch(`${node.httpBase}/media/${outcome.mediaId}/thumb-256.webp`, { headers: { 'if-none-match': etag } });
+    const second = await authedFetch(`${node.httpBase}/media/${outcome.mediaId}/thumb-256.webp`, { headers: { 'if-none-match': etag } });
     assert.equal(second.status, 304);
   });
 });

@@ -13,9 +13,36 @@ import { createCassandraClient, migrate, type CassandraClient } from '../../stor
 import { MediaRepository } from '../../storage/media.js';
 import { ObjectStore, createS3Client } from '../../storage/s3.js';
 import { SessionRepository } from '../../storage/sessions.js';
+import { TokenRepository } from '../../storage/tokens.js';
 import type { UploadServiceClient } from '../../proto/gen/shoebox/v1/upload.js';
 
 export const config: Config = loadConfig();
+
+/** Tenants every test acts for, each with a fresh bearer token. */
+export const TEST_TENANT = 'test';
+export const OTHER_TENANT = 'test-other';
+
+async function createTokens(): Promise<{ test: string; other: string }> {
+  await migrate(config);
+  const cassandra = createCassandraClient(config.cassandra);
+  await cassandra.connect();
+  try {
+    const tokens = new TokenRepository(cassandra);
+    return { test: await tokens.create(TEST_TENANT), other: await tokens.create(OTHER_TENANT) };
+  } finally {
+    await cassandra.shutdown();
+  }
+}
+
+const tokens = await createTokens();
+export const testToken = tokens.test;
+export const otherToken = tokens.other;
+export const authHeaders = { authorization: `Bearer ${testToken}` };
+
+/** fetch with the test tenant's bearer token. */
+export function authedFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, { ...init, headers: { ...authHeaders, ...(init.headers as Record<string, string> | undefined) } });
+}
 
 let nextPort = 51_000 + (process.pid % 500) * 4;
 
@@ -73,7 +100,7 @@ export async function startNode(env: Record<string, string> = {}, ports?: { grpc
   child.stderr?.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await waitForHealth(httpBase, child, logFile);
-  const client = createClient(grpcAddress);
+  const client = createClient(grpcAddress, testToken);
   return {
     name,
     grpcAddress,

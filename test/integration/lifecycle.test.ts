@@ -12,7 +12,7 @@ import { crc32c } from '@node-rs/crc32';
 import { createClient, uploadFile, waitForFinal } from '../../nodes/client/upload.js';
 import { MediaStatus, type UploadResponse } from '../../proto/gen/shoebox/v1/upload.js';
 import { corpusFile } from '../corpus.js';
-import { connectBackends, sha256, startNode, type Backends } from './harness.js';
+import { connectBackends, sha256, startNode, testToken, type Backends } from './harness.js';
 
 describe('node lifecycle', () => {
   let backends: Backends;
@@ -69,13 +69,13 @@ describe('node lifecycle', () => {
         await sleep(10);
       }
     })();
-    const client = createClient(node.grpcAddress);
+    const client = createClient(node.grpcAddress, testToken);
     const outcome = await uploadFile(client, corpusFile('photos/patak-5k.png'), {
       onSession: (_, id) => (mediaId = id),
     }).catch((error: Error) => ({ status: 'client-error', reason: error.message, mediaId }));
     await watcher;
     assert.ok(killedDuring, 'the node was killed while the item was in the pipeline');
-    const fresh = createClient(node.grpcAddress);
+    const fresh = createClient(node.grpcAddress, testToken);
     const media = await waitForFinal(fresh, mediaId);
     assert.equal(media.status, MediaStatus.MEDIA_STATUS_READY, `${media.reason} (killed during ${killedDuring}; first outcome ${outcome.status})`);
     assert.ok(media.variants.length >= 4);

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, uploadFile } from '../../nodes/client/upload.js';
 import { objectKeys } from '../../storage/s3.js';
 import { corpusFile } from '../corpus.js';
-import { config, connectBackends, sha256, startNode, type Backends, type RunningNode } from './harness.js';
+import { config, connectBackends, sha256, startNode, testToken, type Backends, type RunningNode } from './harness.js';
 
 const PART_SIZE = 5 * 1024 * 1024;
 
@@ -33,7 +33,7 @@ describe('ingest node killed mid-upload', () => {
     const { size } = await stat(file);
     assert.ok(size > 2 * PART_SIZE, `need at least two parts, file has ${size} bytes`);
     // A client of its own: the node's client closes with the killed node.
-    const client = createClient(node.grpcAddress);
+    const client = createClient(node.grpcAddress, testToken);
     const resumedAt: number[] = [];
     let killed: Promise<void> | undefined;
 
