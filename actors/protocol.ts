@@ -2,8 +2,13 @@
 // threads (which own the actors). Everything here survives structured clone.
 
 import type { SerializedError } from '../nodes/common/errors.js';
+import type { ConcatRole, UploadMode } from '../storage/sessions.js';
 
 export interface NewUpload {
+  /** Chosen by the main thread, so an edge can name the media item before the session exists. */
+  mediaId: string;
+  mode: UploadMode;
+  concat: ConcatRole;
   tenant: string;
   filename: string;
   contentType: string;
@@ -11,11 +16,20 @@ export interface NewUpload {
   /** Lowercase hex SHA-256, or ''. */
   sha256: string;
   metadata: Record<string, string>;
+  /** The raw tus Upload-Metadata header, or ''. */
+  uploadMetadata: string;
+  /** tus creation-defer-length: declaredLength is DEFERRED_LENGTH until a PATCH sets it. */
+  deferLength?: boolean;
+  /** tus allows zero-length uploads; they complete at once and fail as not an image. */
+  allowEmpty?: boolean;
 }
 
 export interface SessionView {
   uploadId: string;
   mediaId: string;
+  mode: UploadMode;
+  concat: ConcatRole;
+  uploadMetadata: string;
   /** Bytes durably stored. */
   offset: number;
   declaredLength: number;
@@ -42,8 +56,16 @@ export interface UploadResult {
 export type SessionCommand =
   | { op: 'open'; uploadId: string; upload: NewUpload }
   | { op: 'resume'; uploadId: string; tenant: string }
+  | { op: 'sync'; uploadId: string; tenant: string }
   | { op: 'chunk'; uploadId: string; offset: number; data: Uint8Array; crc32c: number }
-  | { op: 'finish'; uploadId: string };
+  | { op: 'checkpoint'; uploadId: string }
+  | { op: 'declareLength'; uploadId: string; length: number }
+  | { op: 'finish'; uploadId: string }
+  | { op: 'putChunk'; uploadId: string; tenant: string; index: number; data: Uint8Array; sha256: string }
+  | { op: 'completeChunks'; uploadId: string; tenant: string }
+  | { op: 'completeDirect'; uploadId: string; tenant: string }
+  | { op: 'concatenate'; uploadId: string; tenant: string; partialIds: string[] }
+  | { op: 'terminate'; uploadId: string; tenant: string };
 
 export type WorkerCommand = SessionCommand | { op: 'process'; mediaId: string } | { op: 'stats' };
 
@@ -52,15 +74,23 @@ export interface WorkerStats {
   backlog: number;
 }
 
-export type CommandResult<C extends WorkerCommand> = C extends { op: 'open' | 'resume' }
+export interface ChunkStored {
+  index: number;
+  /** True when the same bytes were already stored for this index. */
+  duplicate: boolean;
+}
+
+export type CommandResult<C extends WorkerCommand> = C extends { op: 'open' | 'resume' | 'sync' | 'checkpoint' | 'declareLength' }
   ? SessionView
   : C extends { op: 'chunk' }
     ? ChunkAck
-    : C extends { op: 'finish' }
+    : C extends { op: 'finish' | 'completeChunks' | 'completeDirect' | 'concatenate' }
       ? UploadResult
-      : C extends { op: 'stats' }
-        ? WorkerStats
-        : void;
+      : C extends { op: 'putChunk' }
+        ? ChunkStored
+        : C extends { op: 'stats' }
+          ? WorkerStats
+          : void;
 
 export interface WorkerRequest {
   id: number;

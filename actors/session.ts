@@ -1,10 +1,15 @@
 // The upload session: one instance per upload id, owned by one session actor
-// in one worker thread. It verifies chunks, buffers them into parts of
-// `partSize` bytes, writes each part to the staging multipart upload, and only
-// then advances the offset in Cassandra (conditionally, from the value it last
-// saw). On the last byte it assembles the object and verifies its SHA-256.
+// in one worker thread. Three ways in, one state:
+//   stream  (gRPC, tus) - sequential chunks, buffered into parts of `partSize`
+//                         bytes; tus persists the bytes after the last full
+//                         part as a tail object at the end of every PATCH
+//   chunks  (REST)      - random-access chunks, one chunk per part
+//   direct  (presigned) - the client PUTs the staging object to RGW itself
+// Every part is written to the staging multipart upload before the offset
+// moves in Cassandra, and the offset only moves conditionally, from the value
+// this instance last saw.
 
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 
 import { crc32c } from '@node-rs/crc32';
 import type { Logger } from 'pino';
@@ -13,7 +18,10 @@ import type { Config } from '../nodes/common/config.js';
 import {
   ChecksumMismatchError,
   ChunkChecksumMismatchError,
+  ChunkConflictError,
   ChunkTooLargeError,
+  ChunksMissingError,
+  NotAnImageError,
   RequestInvalidError,
   UploadAlreadyCompletedError,
   UploadConflictError,
@@ -28,7 +36,7 @@ import {
 } from '../nodes/common/errors.js';
 import type { MediaRepository } from '../storage/media.js';
 import { objectKeys, type ObjectStore } from '../storage/s3.js';
-import type { SessionRepository, UploadSessionRecord } from '../storage/sessions.js';
+import { DEFERRED_LENGTH, type SessionRepository, type UploadSessionRecord } from '../storage/sessions.js';
 import type { ChunkAck, NewUpload, SessionView, UploadResult } from './protocol.js';
 
 export interface SessionDeps {
@@ -37,7 +45,7 @@ export interface SessionDeps {
   media: MediaRepository;
   store: ObjectStore;
   log: Logger;
-  /** Called once the upload is assembled and verified. */
+  /** Called once an upload is assembled and verified. */
   onReceived: (mediaId: string) => void;
 }
 
@@ -56,10 +64,11 @@ export function sanitizeFilename(name: string): string {
 
 /** Checks a new upload's header; throws the catalog error for the first problem found. */
 export function validateNewUpload(upload: NewUpload, maxLength: number): void {
-  if (!Number.isSafeInteger(upload.declaredLength) || upload.declaredLength < 0) {
+  const deferred = upload.declaredLength === DEFERRED_LENGTH && upload.deferLength === true;
+  if (!deferred && (!Number.isSafeInteger(upload.declaredLength) || upload.declaredLength < 0)) {
     throw new RequestInvalidError('declared_length', upload.declaredLength, 'must be a non-negative integer');
   }
-  if (upload.declaredLength === 0) throw new UploadEmptyError();
+  if (upload.declaredLength === 0 && !upload.allowEmpty) throw new UploadEmptyError();
   if (upload.declaredLength > maxLength) throw new UploadTooLargeError(upload.declaredLength, maxLength);
   if (upload.sha256 !== '' && !SHA256_HEX.test(upload.sha256)) {
     throw new RequestInvalidError('sha256', upload.sha256, 'must be 64 lowercase hex digits');
@@ -75,14 +84,36 @@ export function validateNewUpload(upload: NewUpload, maxLength: number): void {
   }
 }
 
+/** Number of REST chunks of an upload: one per part, the last one shorter. */
+export function chunkCount(length: number, partSize: number): number {
+  return Math.max(1, Math.ceil(length / partSize));
+}
+
+export function toSessionView(record: UploadSessionRecord): SessionView {
+  return {
+    uploadId: record.uploadId,
+    mediaId: record.mediaId,
+    mode: record.mode,
+    concat: record.concat,
+    offset: record.offset,
+    declaredLength: record.declaredLength,
+    partSize: record.partSize,
+    expiresAt: record.expiresAt.toISOString(),
+    completed: record.completed,
+    uploadMetadata: record.uploadMetadata,
+  };
+}
+
 export class UploadSession {
   private record: UploadSessionRecord | undefined;
-  /** Chunks accepted but not yet in a durable part. */
+  /** Bytes after the last full part: the persisted tail, then bytes not yet persisted. */
   private buffered: Buffer[] = [];
   private bufferedLength = 0;
-  /** SHA-256 over bytes [0, offset + bufferedLength), when this instance saw all of them. */
+  /** The tail as last persisted (tus), restored when unpersisted bytes are dropped. */
+  private persistedTail: Buffer | undefined;
+  /** SHA-256 over bytes [0, parts + bufferedLength), when this instance saw all of them. */
   private hash: Hash | undefined;
-  /** SHA-256 over bytes [0, offset), to rewind to when buffered bytes are dropped. */
+  /** SHA-256 over the durable bytes, to rewind to when unpersisted bytes are dropped. */
   private durableHash: Hash | undefined;
 
   constructor(
@@ -90,15 +121,17 @@ export class UploadSession {
     private readonly deps: SessionDeps,
   ) {}
 
-  get bufferedBytes(): number {
-    return this.bufferedLength;
+  /** Bytes in full, durable parts. */
+  private get partsOffset(): number {
+    const record = this.requireRecord();
+    return record.offset - record.tailLength;
   }
 
-  /** Creates the session, its media item and the staging multipart upload. */
+  /** Creates the session, its media item (unless a tus partial) and the staging multipart upload. */
   async open(upload: NewUpload): Promise<SessionView> {
     const { config, sessions, media, store, log } = this.deps;
-    const mediaId = randomUUID();
     const filename = sanitizeFilename(upload.filename);
+    const mediaId = upload.mediaId;
     try {
       validateNewUpload(upload, config.upload.maxLength);
     } catch (error) {
@@ -112,7 +145,7 @@ export class UploadSession {
         status: 'failed',
         filename,
         declaredContentType: upload.contentType,
-        length: Number.isSafeInteger(upload.declaredLength) ? upload.declaredLength : 0,
+        length: Number.isSafeInteger(upload.declaredLength) ? Math.max(0, upload.declaredLength) : 0,
         metadata: {},
         errorCode: shoeboxError.code,
         reason: shoeboxError.message,
@@ -121,11 +154,15 @@ export class UploadSession {
       throw shoeboxError;
     }
 
+    const empty = upload.declaredLength === 0;
     const stagingKey = objectKeys.staging(this.uploadId);
-    const s3UploadId = await store.createMultipartUpload(config.s3.stagingBucket, stagingKey, 'application/octet-stream');
+    const s3UploadId =
+      empty || upload.mode === 'direct' ? '' : await store.createMultipartUpload(config.s3.stagingBucket, stagingKey, 'application/octet-stream');
     const now = new Date();
     const record: UploadSessionRecord = {
       uploadId: this.uploadId,
+      mode: upload.mode,
+      concat: upload.concat,
       tenant: upload.tenant,
       mediaId,
       filename,
@@ -134,46 +171,67 @@ export class UploadSession {
       declaredSha256: upload.sha256,
       metadata: upload.metadata,
       offset: 0,
+      tailLength: 0,
+      uploadMetadata: upload.uploadMetadata,
       partSize: config.upload.partSize,
       s3UploadId,
       stagingKey,
-      completed: false,
+      completed: empty,
       createdAt: now,
       expiresAt: new Date(now.getTime() + config.upload.sessionTtlSeconds * 1000),
     };
     await sessions.create(record);
-    await media.create({
-      mediaId,
-      tenant: upload.tenant,
-      uploadId: this.uploadId,
-      status: 'receiving',
-      filename,
-      declaredContentType: upload.contentType,
-      length: upload.declaredLength,
-      metadata: upload.metadata,
-    });
+    if (upload.concat !== 'partial') {
+      // An empty upload completes at once and is rejected like any other
+      // content that is not an image.
+      const rejection = empty ? new NotAnImageError('an empty upload (0 bytes)') : undefined;
+      await media.create({
+        mediaId,
+        tenant: upload.tenant,
+        uploadId: this.uploadId,
+        status: rejection ? 'failed' : 'receiving',
+        filename,
+        declaredContentType: upload.contentType,
+        length: Math.max(0, upload.declaredLength),
+        metadata: upload.metadata,
+        ...(rejection ? { errorCode: rejection.code, reason: rejection.message } : {}),
+      });
+    }
     this.record = record;
-    this.hash = createHash('sha256');
-    this.durableHash = this.hash.copy();
-    log.info({ event: 'session_created', uploadId: this.uploadId, mediaId, declaredLength: upload.declaredLength }, 'session created');
-    return this.view();
+    this.resetBuffer(undefined, createHash('sha256'));
+    log.info({ event: 'session_created', uploadId: this.uploadId, mediaId, mode: upload.mode, declaredLength: upload.declaredLength }, 'session created');
+    return toSessionView(record);
   }
 
   /**
-   * Reloads the session from Cassandra and drops buffered bytes, so the
-   * client resends from the durable offset. Works on any node.
+   * Reloads the session from Cassandra and drops bytes that are not durable,
+   * so the client resends from the stored offset. Works on any node.
    */
   async resume(tenant: string): Promise<SessionView> {
-    const previousOffset = this.record?.offset;
-    const record = await this.load(tenant);
-    this.dropBuffer();
-    if (record.offset !== previousOffset) {
-      // Another node stored parts since; this instance never saw them.
-      this.hash = record.offset === 0 ? createHash('sha256') : undefined;
-      this.durableHash = this.hash?.copy();
-    }
+    const record = await this.sync(tenant);
     this.deps.log.info({ event: 'session_resumed', uploadId: this.uploadId, mediaId: record.mediaId, offset: record.offset }, 'session resumed');
-    return this.view();
+    return toSessionView(record);
+  }
+
+  /** Brings this instance in line with Cassandra (another node may have written since). */
+  async sync(tenant: string): Promise<UploadSessionRecord> {
+    const previous = this.record;
+    const record = await this.load(tenant);
+    if (previous && previous.offset === record.offset && previous.tailLength === record.tailLength) {
+      this.resetBuffer(this.persistedTail, this.durableHash);
+      return record;
+    }
+    let tail: Buffer | undefined;
+    if (record.tailLength > 0) {
+      tail = await this.deps.store.getObjectBytes(this.deps.config.s3.stagingBucket, objectKeys.tail(this.uploadId));
+      if (tail?.length !== record.tailLength) {
+        throw new UploadConflictError(this.uploadId, record.offset);
+      }
+    }
+    // This instance never saw the earlier bytes, so the SHA-256 is computed
+    // from the assembled object at the end instead.
+    this.resetBuffer(tail, record.offset === 0 ? createHash('sha256') : undefined);
+    return record;
   }
 
   async chunk(offset: number, data: Uint8Array, checksum: number): Promise<ChunkAck> {
@@ -182,9 +240,10 @@ export class UploadSession {
     if (data.length > config.upload.maxChunkLength) throw new ChunkTooLargeError(data.length, config.upload.maxChunkLength);
     const actual = crc32c(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     if (actual !== checksum >>> 0) throw new ChunkChecksumMismatchError(this.uploadId, offset, checksum >>> 0, actual);
-    const receivedOffset = record.offset + this.bufferedLength;
+    const receivedOffset = this.partsOffset + this.bufferedLength;
     if (offset !== receivedOffset) throw new UploadOffsetMismatchError(this.uploadId, offset, receivedOffset);
-    if (offset + data.length > record.declaredLength) throw new UploadLengthExceededError(this.uploadId, offset + data.length, record.declaredLength);
+    const limit = record.declaredLength === DEFERRED_LENGTH ? config.upload.maxLength : record.declaredLength;
+    if (offset + data.length > limit) throw new UploadLengthExceededError(this.uploadId, offset + data.length, limit);
 
     let rest = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     while (rest.length > 0) {
@@ -196,51 +255,209 @@ export class UploadSession {
       this.hash?.update(piece);
       if (this.bufferedLength === record.partSize) await this.flushPart();
     }
-    if (record.offset + this.bufferedLength === record.declaredLength && this.bufferedLength > 0) await this.flushPart();
-    return { receivedOffset: record.offset + this.bufferedLength, offset: record.offset };
+    await this.flushIfComplete();
+    return { receivedOffset: this.partsOffset + this.bufferedLength, offset: record.offset };
+  }
+
+  /** Persists the bytes after the last full part (end of a tus PATCH); returns the new offset. */
+  async checkpoint(): Promise<SessionView> {
+    const { config, sessions, store } = this.deps;
+    const record = this.requireRecord();
+    if (record.completed || this.bufferedLength === record.tailLength) return toSessionView(record);
+    const tail = Buffer.concat(this.buffered, this.bufferedLength);
+    await store.putObject(config.s3.stagingBucket, objectKeys.tail(this.uploadId), tail, 'application/octet-stream');
+    const newOffset = this.partsOffset + tail.length;
+    if (!(await sessions.checkpointTail(record, record.offset, newOffset, tail.length))) {
+      this.record = undefined;
+      throw new UploadConflictError(this.uploadId, record.offset);
+    }
+    record.offset = newOffset;
+    record.tailLength = tail.length;
+    this.persistedTail = tail;
+    this.buffered = [tail];
+    this.durableHash = this.hash?.copy();
+    return toSessionView(record);
+  }
+
+  /** Sets the length of a deferred-length upload (tus Upload-Length on a PATCH). */
+  async declareLength(length: number): Promise<SessionView> {
+    const { config, sessions } = this.deps;
+    const record = this.requireOpen();
+    if (record.declaredLength !== DEFERRED_LENGTH) {
+      if (record.declaredLength === length) return toSessionView(record);
+      throw new RequestInvalidError('Upload-Length', length, `the upload's length is already ${record.declaredLength}`);
+    }
+    if (length > config.upload.maxLength) throw new UploadTooLargeError(length, config.upload.maxLength);
+    const received = this.partsOffset + this.bufferedLength;
+    if (length < received) throw new RequestInvalidError('Upload-Length', length, `${received} bytes were already received`);
+    if (!(await sessions.declareLength(record, length))) throw new UploadConflictError(this.uploadId, record.offset);
+    record.declaredLength = length;
+    await this.flushIfComplete();
+    return toSessionView(record);
   }
 
   /** Assembles the staging object once every byte is durable, and verifies it. */
   async finish(): Promise<UploadResult> {
-    const { config, sessions, media, store, log } = this.deps;
+    const { config, store, sessions } = this.deps;
     const record = this.requireOpen();
-    if (record.offset < record.declaredLength) throw new UploadIncompleteError(this.uploadId, record.offset + this.bufferedLength, record.declaredLength);
-
-    const bucket = config.s3.stagingBucket;
-    const existing = await store.headObject(bucket, record.stagingKey);
+    if (record.declaredLength === DEFERRED_LENGTH || record.offset < record.declaredLength) {
+      throw new UploadIncompleteError(this.uploadId, this.partsOffset + this.bufferedLength, record.declaredLength);
+    }
+    const existing = await store.headObject(config.s3.stagingBucket, record.stagingKey);
     if (existing?.length !== record.declaredLength) {
       // A previous attempt may have crashed between assembling and recording it.
       const parts = (await sessions.listParts(this.uploadId)).sort((a, b) => a.partNumber - b.partNumber);
-      await store.completeMultipartUpload(bucket, record.stagingKey, record.s3UploadId, parts);
+      await store.completeMultipartUpload(config.s3.stagingBucket, record.stagingKey, record.s3UploadId, parts);
     }
     const sha256 = this.hash ? this.hash.digest('hex') : await this.hashStagingObject(record);
     this.hash = undefined;
+    if (record.tailLength > 0 || this.persistedTail) await store.deleteObject(config.s3.stagingBucket, objectKeys.tail(this.uploadId));
+    return this.accept(record, sha256);
+  }
 
+  /** Stores one REST chunk as the part of the same index; an identical resend is a no-op. */
+  async putChunk(index: number, data: Uint8Array, sha256: string): Promise<{ index: number; duplicate: boolean }> {
+    const { config, sessions, store } = this.deps;
+    const record = this.requireOpen();
+    const count = chunkCount(record.declaredLength, record.partSize);
+    if (!Number.isSafeInteger(index) || index < 0 || index >= count) {
+      throw new RequestInvalidError('index', index, `must be from 0 to ${count - 1}`);
+    }
+    const expectedLength = index === count - 1 ? record.declaredLength - index * record.partSize : record.partSize;
+    if (data.length !== expectedLength) {
+      throw new RequestInvalidError('chunk', `${data.length} bytes`, `chunk ${index} must be exactly ${expectedLength} bytes`);
+    }
+    const actual = createHash('sha256').update(data).digest('hex');
+    if (actual !== sha256) throw new ChecksumMismatchError(this.uploadId, sha256, actual);
+
+    const partNumber = index + 1;
+    const existing = (await sessions.listParts(this.uploadId)).find((p) => p.partNumber === partNumber);
+    if (existing) {
+      if (existing.sha256 === actual) return { index, duplicate: true };
+      throw new ChunkConflictError(this.uploadId, index);
+    }
+    const etag = await store.uploadPart(config.s3.stagingBucket, record.stagingKey, record.s3UploadId, partNumber, data);
+    const stored = await sessions.recordChunk(record, { partNumber, etag, length: data.length, sha256: actual });
+    if (stored.sha256 !== actual) throw new ChunkConflictError(this.uploadId, index);
+    return { index, duplicate: stored.etag !== etag };
+  }
+
+  /** Completes a REST chunk upload: every chunk present, assembled, SHA-256 verified. */
+  async completeChunks(): Promise<UploadResult> {
+    const { config, sessions, store } = this.deps;
+    const record = this.requireOpen();
+    const parts = (await sessions.listParts(this.uploadId)).sort((a, b) => a.partNumber - b.partNumber);
+    const present = new Set(parts.map((p) => p.partNumber - 1));
+    const missing: number[] = [];
+    for (let index = 0; index < chunkCount(record.declaredLength, record.partSize); index++) if (!present.has(index)) missing.push(index);
+    if (missing.length > 0) throw new ChunksMissingError(this.uploadId, missing);
+
+    const existing = await store.headObject(config.s3.stagingBucket, record.stagingKey);
+    if (existing?.length !== record.declaredLength) {
+      await store.completeMultipartUpload(config.s3.stagingBucket, record.stagingKey, record.s3UploadId, parts);
+    }
+    return this.accept(record, await this.hashStagingObject(record));
+  }
+
+  /** Completes a presigned direct upload: the object RGW holds must match the declared length and SHA-256. */
+  async completeDirect(): Promise<UploadResult> {
+    const { config, store } = this.deps;
+    const record = this.requireOpen();
+    const head = await store.headObject(config.s3.stagingBucket, record.stagingKey);
+    if (!head) throw new ChunksMissingError(this.uploadId, [0]);
+    if (head.length !== record.declaredLength) {
+      await store.deleteObject(config.s3.stagingBucket, record.stagingKey);
+      throw new RequestInvalidError('object', `${head.length} bytes`, `the declared length is ${record.declaredLength} bytes; upload again`);
+    }
+    return this.accept(record, await this.hashStagingObject(record));
+  }
+
+  /**
+   * Builds a tus final upload from its partial uploads: their staging
+   * objects are streamed, in order, into this session's multipart upload.
+   */
+  async concatenate(partials: UploadSessionRecord[]): Promise<UploadResult> {
+    const { config, sessions, store } = this.deps;
+    const record = this.requireOpen();
+    const hash = createHash('sha256');
+    for (const partial of partials) {
+      const object = await store.getObject(config.s3.stagingBucket, partial.stagingKey);
+      if (!object) throw new UploadNotFoundError(partial.uploadId);
+      for await (const piece of object.body) {
+        const bytes = piece as Buffer;
+        hash.update(bytes);
+        let rest = bytes;
+        while (rest.length > 0) {
+          const room = record.partSize - this.bufferedLength;
+          const slice = rest.subarray(0, room);
+          rest = rest.subarray(slice.length);
+          this.buffered.push(slice);
+          this.bufferedLength += slice.length;
+          if (this.bufferedLength === record.partSize) await this.flushPart();
+        }
+      }
+    }
+    if (this.bufferedLength > 0) await this.flushPart();
+    const parts = (await sessions.listParts(this.uploadId)).sort((a, b) => a.partNumber - b.partNumber);
+    await store.completeMultipartUpload(config.s3.stagingBucket, record.stagingKey, record.s3UploadId, parts);
+    for (const partial of partials) {
+      await store.deleteObject(config.s3.stagingBucket, partial.stagingKey);
+      await sessions.delete(partial.uploadId);
+    }
+    return this.accept(record, hash.digest('hex'));
+  }
+
+  /** Removes every trace of an unfinished upload: multipart upload, tail, session and media rows. */
+  async terminate(tenant: string): Promise<void> {
+    const { config, sessions, media, store, log } = this.deps;
+    const record = await this.load(tenant, { allowCompleted: true });
+    if (record.s3UploadId) await store.abortMultipartUpload(config.s3.stagingBucket, record.stagingKey, record.s3UploadId);
+    await store.deleteObject(config.s3.stagingBucket, objectKeys.tail(this.uploadId));
+    if (!record.completed || record.concat === 'partial') await store.deleteObject(config.s3.stagingBucket, record.stagingKey);
+    const item = await media.get(record.mediaId);
+    if (item && (item.status === 'receiving' || item.status === 'failed')) await media.delete(item, 'upload terminated by the client');
+    await sessions.delete(this.uploadId);
+    this.record = undefined;
+    this.resetBuffer(undefined, undefined);
+    log.info({ event: 'session_terminated', uploadId: this.uploadId, mediaId: record.mediaId }, 'session terminated');
+  }
+
+  /** Marks the session completed and hands the media item to the pipeline (or fails it on a SHA-256 mismatch). */
+  private async accept(record: UploadSessionRecord, sha256: string): Promise<UploadResult> {
+    const { config, sessions, media, store, log } = this.deps;
     if (!(await sessions.markCompleted(record))) throw new UploadAlreadyCompletedError(this.uploadId, record.mediaId);
     record.completed = true;
+    const result: UploadResult = { uploadId: this.uploadId, mediaId: record.mediaId, storedLength: record.declaredLength, sha256, status: 'received' };
+    if (record.concat === 'partial') return result;
 
     if (record.declaredSha256 !== '' && record.declaredSha256 !== sha256) {
       const error = new ChecksumMismatchError(this.uploadId, record.declaredSha256, sha256);
       await media.setStatus(record.mediaId, 'failed', { errorCode: error.code, reason: error.message, sha256 });
-      await store.deleteObject(bucket, record.stagingKey);
+      await store.deleteObject(config.s3.stagingBucket, record.stagingKey);
       error.details['mediaId'] = record.mediaId;
       log.warn({ event: 'upload_failed', uploadId: this.uploadId, mediaId: record.mediaId, code: error.code }, error.message);
       throw error;
     }
-
     await media.setStatus(record.mediaId, 'received', { length: record.declaredLength, sha256 });
     await media.enqueue(record.mediaId);
     log.info({ event: 'upload_received', uploadId: this.uploadId, mediaId: record.mediaId, length: record.declaredLength, sha256 }, 'upload received');
     this.deps.onReceived(record.mediaId);
-    return { uploadId: this.uploadId, mediaId: record.mediaId, storedLength: record.declaredLength, sha256, status: 'received' };
+    return result;
+  }
+
+  private async flushIfComplete(): Promise<void> {
+    const record = this.requireRecord();
+    const received = this.partsOffset + this.bufferedLength;
+    if (record.declaredLength !== DEFERRED_LENGTH && received === record.declaredLength && this.bufferedLength > 0) await this.flushPart();
   }
 
   private async flushPart(): Promise<void> {
     const { config, sessions, store, log } = this.deps;
     const record = this.requireOpen();
     const body = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered, this.bufferedLength);
-    const partNumber = Math.floor(record.offset / record.partSize) + 1;
-    const newOffset = record.offset + body.length;
+    const partsOffset = this.partsOffset;
+    const partNumber = Math.floor(partsOffset / record.partSize) + 1;
+    const newOffset = partsOffset + body.length;
     try {
       const etag = await store.uploadPart(config.s3.stagingBucket, record.stagingKey, record.s3UploadId, partNumber, body);
       const applied = await sessions.advanceOffset(record, { partNumber, etag, length: body.length }, record.offset, newOffset);
@@ -248,21 +465,26 @@ export class UploadSession {
     } catch (error) {
       // Nothing past the durable offset survives a failed part: the client
       // resumes from the offset it reads back.
-      this.dropBuffer();
+      this.resetBuffer(this.persistedTail, this.durableHash);
       if (error instanceof UploadConflictError) this.record = undefined;
       throw error;
     }
     record.offset = newOffset;
+    record.tailLength = 0;
+    this.persistedTail = undefined;
     this.buffered = [];
     this.bufferedLength = 0;
     this.durableHash = this.hash?.copy();
     log.debug({ event: 'part_stored', uploadId: this.uploadId, partNumber, offset: newOffset }, 'part stored');
   }
 
-  private dropBuffer(): void {
-    this.buffered = [];
-    this.bufferedLength = 0;
-    this.hash = this.durableHash?.copy();
+  /** Sets the buffer to the persisted tail (or nothing) and the hash to the durable state. */
+  private resetBuffer(tail: Buffer | undefined, durableHash: Hash | undefined): void {
+    this.persistedTail = tail;
+    this.buffered = tail ? [tail] : [];
+    this.bufferedLength = tail?.length ?? 0;
+    this.durableHash = durableHash?.copy();
+    this.hash = durableHash?.copy();
   }
 
   private async hashStagingObject(record: UploadSessionRecord): Promise<string> {
@@ -273,33 +495,25 @@ export class UploadSession {
     return hash.digest('hex');
   }
 
-  private async load(tenant: string): Promise<UploadSessionRecord> {
+  private async load(tenant: string, options: { allowCompleted?: boolean } = {}): Promise<UploadSessionRecord> {
     const record = await this.deps.sessions.get(this.uploadId);
     if (!record || record.tenant !== tenant) throw new UploadNotFoundError(this.uploadId);
     if (record.expiresAt.getTime() <= Date.now()) throw new UploadExpiredError(this.uploadId, record.expiresAt.toISOString());
-    if (record.completed) throw new UploadAlreadyCompletedError(this.uploadId, record.mediaId);
+    if (record.completed && !options.allowCompleted) throw new UploadAlreadyCompletedError(this.uploadId, record.mediaId);
     this.record = record;
     return record;
   }
 
-  private requireOpen(): UploadSessionRecord {
+  private requireRecord(): UploadSessionRecord {
     // A session instance without a record lost a race to another writer, or
     // was never opened here: the client must resume to learn the offset.
     if (!this.record) throw new UploadConflictError(this.uploadId, -1);
-    if (this.record.completed) throw new UploadAlreadyCompletedError(this.uploadId, this.record.mediaId);
     return this.record;
   }
 
-  private view(): SessionView {
-    const record = this.requireOpen();
-    return {
-      uploadId: record.uploadId,
-      mediaId: record.mediaId,
-      offset: record.offset,
-      declaredLength: record.declaredLength,
-      partSize: record.partSize,
-      expiresAt: record.expiresAt.toISOString(),
-      completed: record.completed,
-    };
+  private requireOpen(): UploadSessionRecord {
+    const record = this.requireRecord();
+    if (record.completed) throw new UploadAlreadyCompletedError(this.uploadId, record.mediaId);
+    return record;
   }
 }

@@ -10,15 +10,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { dispatch, query, spawn, spawnStateless, start, type Ref } from 'nact';
 
 import { loadConfig } from '../nodes/common/config.js';
-import { InternalError, ShoeboxError, toShoeboxError } from '../nodes/common/errors.js';
+import { InternalError, ShoeboxError, UploadIncompleteError, UploadNotFoundError, toShoeboxError } from '../nodes/common/errors.js';
 import { createLogger } from '../nodes/common/log.js';
 import { createCassandraClient } from '../storage/cassandra.js';
 import { MediaRepository } from '../storage/media.js';
 import { ObjectStore, createS3Client } from '../storage/s3.js';
-import { SessionRepository } from '../storage/sessions.js';
+import { SessionRepository, type UploadSessionRecord } from '../storage/sessions.js';
 import { Pipeline, Scanner, backoffMs } from './pipeline.js';
 import type { SessionCommand, WorkerInit, WorkerReply, WorkerRequest, WorkerStats } from './protocol.js';
-import { UploadSession, type SessionDeps } from './session.js';
+import { UploadSession, toSessionView, type SessionDeps } from './session.js';
 
 if (!parentPort) throw new Error('actors/worker.js must run in a worker thread');
 const port = parentPort;
@@ -112,11 +112,43 @@ async function runSessionCommand(session: UploadSession, command: SessionCommand
       return session.open(command.upload);
     case 'resume':
       return session.resume(command.tenant);
+    case 'sync':
+      return toSessionView(await session.sync(command.tenant));
     case 'chunk':
       return session.chunk(command.offset, command.data, command.crc32c);
+    case 'checkpoint':
+      return session.checkpoint();
+    case 'declareLength':
+      return session.declareLength(command.length);
     case 'finish':
       return session.finish();
+    case 'putChunk':
+      await session.sync(command.tenant);
+      return session.putChunk(command.index, command.data, command.sha256);
+    case 'completeChunks':
+      await session.sync(command.tenant);
+      return session.completeChunks();
+    case 'completeDirect':
+      await session.sync(command.tenant);
+      return session.completeDirect();
+    case 'concatenate':
+      await session.sync(command.tenant);
+      return session.concatenate(await loadPartials(command.tenant, command.partialIds));
+    case 'terminate':
+      return session.terminate(command.tenant);
   }
+}
+
+/** Loads the partial uploads of a tus final upload, checking each is complete and the tenant's own. */
+async function loadPartials(tenant: string, ids: string[]): Promise<UploadSessionRecord[]> {
+  const partials: UploadSessionRecord[] = [];
+  for (const id of ids) {
+    const partial = await sessionRepository.get(id);
+    if (!partial || partial.tenant !== tenant || partial.concat !== 'partial') throw new UploadNotFoundError(id);
+    if (!partial.completed) throw new UploadIncompleteError(id, partial.offset, partial.declaredLength);
+    partials.push(partial);
+  }
+  return partials;
 }
 
 const sessions = spawnStateless(

@@ -34,6 +34,11 @@ export function splitStatements(cql: string): string[] {
     .filter((statement) => statement.length > 0);
 }
 
+/** Prefixes the table name of a CREATE or ALTER statement with the keyspace. */
+export function qualify(statement: string, keyspace: string): string {
+  return statement.replace(/^((CREATE (TABLE|TYPE|INDEX)( IF NOT EXISTS)?)|ALTER TABLE) (?!\w+\.)/i, `$1 ${keyspace}.`);
+}
+
 /**
  * Creates the keyspace (NetworkTopologyStrategy in the local data centre)
  * and applies every migration in storage/migrations that has not run yet, in
@@ -62,7 +67,7 @@ export async function migrate(config: Config): Promise<string[]> {
     for (const file of files) {
       if (done.has(file)) continue;
       for (const statement of splitStatements(await readFile(join(dir, file), 'utf8'))) {
-        await admin.execute(statement.replace(/^(CREATE (TABLE|TYPE|INDEX)( IF NOT EXISTS)?) (?!\w+\.)/i, `$1 ${keyspace}.`));
+        await admin.execute(qualify(statement, keyspace));
       }
       await admin.execute(`INSERT INTO ${keyspace}.schema_migrations (name, applied_at) VALUES (?, toTimestamp(now()))`, [file], {
         prepare: true,

@@ -173,6 +173,22 @@ export class MediaRepository {
     await this.audit(mediaId, `media_${status}`, detail || update.reason || '');
   }
 
+  /** Deletes the media item and its tenant index row; the audit trail keeps a record of the deletion. */
+  async delete(record: MediaRecord, reason: string): Promise<void> {
+    const id = Uuid.fromString(record.mediaId);
+    await this.run('delete media', () =>
+      this.client.batch(
+        [
+          { query: 'DELETE FROM media WHERE media_id = ?', params: [id] },
+          { query: 'DELETE FROM media_by_tenant WHERE tenant = ? AND created_at = ? AND media_id = ?', params: [record.tenant, record.createdAt, id] },
+          { query: 'DELETE FROM pending_media WHERE queue = ? AND media_id = ?', params: [PIPELINE_QUEUE, id] },
+        ],
+        { prepare: true },
+      ),
+    );
+    await this.audit(record.mediaId, 'media_deleted', reason);
+  }
+
   async enqueue(mediaId: string): Promise<void> {
     await this.run('enqueue media', () =>
       this.client.execute('INSERT INTO pending_media (queue, media_id, since) VALUES (?, ?, ?)', [PIPELINE_QUEUE, Uuid.fromString(mediaId), new Date()]),

@@ -32,6 +32,8 @@ import { StorageUnavailableError } from '../nodes/common/errors.js';
 /** Object keys. Client-supplied names never appear in a key. */
 export const objectKeys = {
   staging: (uploadId: string) => `uploads/${uploadId}`,
+  /** Bytes of a tus upload after its last full part, persisted between PATCH requests. */
+  tail: (uploadId: string) => `tails/${uploadId}`,
   original: (mediaId: string) => `originals/${mediaId}`,
   variant: (mediaId: string, variant: string) => `variants/${mediaId}/${variant}`,
   quarantine: (mediaId: string) => `quarantine/${mediaId}`,

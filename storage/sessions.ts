@@ -9,8 +9,17 @@ import type { CassandraClient } from './cassandra.js';
 
 const { Uuid } = cassandra.types;
 
+export type UploadMode = 'stream' | 'chunks' | 'direct';
+export type ConcatRole = '' | 'partial' | 'final';
+
+/** Length of an upload whose size the client has not declared yet (tus creation-defer-length). */
+export const DEFERRED_LENGTH = -1;
+
 export interface UploadSessionRecord {
   uploadId: string;
+  mode: UploadMode;
+  /** tus concatenation role; a partial upload never becomes a media item itself. */
+  concat: ConcatRole;
   tenant: string;
   mediaId: string;
   filename: string;
@@ -19,8 +28,12 @@ export interface UploadSessionRecord {
   /** Lowercase hex, or '' when the client declared none. */
   declaredSha256: string;
   metadata: Record<string, string>;
-  /** Bytes in durable parts. */
+  /** Bytes durably stored: full parts plus the persisted tail. */
   offset: number;
+  /** Bytes after the last full part, stored as the tail object. */
+  tailLength: number;
+  /** The tus Upload-Metadata header as the client sent it, echoed on HEAD. */
+  uploadMetadata: string;
   partSize: number;
   s3UploadId: string;
   stagingKey: string;
@@ -33,15 +46,22 @@ export interface PartRecord {
   partNumber: number;
   etag: string;
   length: number;
+  /** Lowercase hex SHA-256 of the part, recorded for REST chunks; '' otherwise. */
+  sha256?: string;
 }
 
+/** Rows outlive the session by a day, so a late request learns it expired (410) rather than not found. */
+const EXPIRED_GRACE_SECONDS = 86_400;
+
 function ttlSeconds(expiresAt: Date): number {
-  return Math.max(1, Math.ceil((expiresAt.getTime() - Date.now()) / 1000));
+  return Math.max(1, Math.ceil((expiresAt.getTime() - Date.now()) / 1000) + EXPIRED_GRACE_SECONDS);
 }
 
 function toRecord(row: cassandra.types.Row): UploadSessionRecord {
   return {
     uploadId: row['upload_id'].toString(),
+    mode: (row['mode'] as UploadMode | null) ?? 'stream',
+    concat: (row['concat'] as ConcatRole | null) ?? '',
     tenant: row['tenant'] ?? '',
     mediaId: row['media_id'].toString(),
     filename: row['filename'] ?? '',
@@ -50,6 +70,8 @@ function toRecord(row: cassandra.types.Row): UploadSessionRecord {
     declaredSha256: row['declared_sha256'] ?? '',
     metadata: (row['metadata'] as Record<string, string> | null) ?? {},
     offset: Number(row['stored_offset']),
+    tailLength: Number(row['tail_length'] ?? 0),
+    uploadMetadata: row['upload_metadata'] ?? '',
     partSize: row['part_size'] as number,
     s3UploadId: row['s3_upload_id'] ?? '',
     stagingKey: row['staging_key'] ?? '',
@@ -66,11 +88,13 @@ export class SessionRepository {
   async create(session: UploadSessionRecord): Promise<void> {
     await this.run('create session', () =>
       this.client.execute(
-        `INSERT INTO upload_sessions (upload_id, tenant, media_id, filename, content_type, declared_length, declared_sha256,
-           metadata, stored_offset, part_size, s3_upload_id, staging_key, completed, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
+        `INSERT INTO upload_sessions (upload_id, mode, concat, tenant, media_id, filename, content_type, declared_length, declared_sha256,
+           metadata, stored_offset, tail_length, upload_metadata, part_size, s3_upload_id, staging_key, completed, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
         [
           Uuid.fromString(session.uploadId),
+          session.mode,
+          session.concat,
           session.tenant,
           Uuid.fromString(session.mediaId),
           session.filename,
@@ -79,6 +103,8 @@ export class SessionRepository {
           session.declaredSha256,
           session.metadata,
           session.offset,
+          session.tailLength,
+          session.uploadMetadata,
           session.partSize,
           session.s3UploadId,
           session.stagingKey,
@@ -118,21 +144,69 @@ export class SessionRepository {
     );
     const result = await this.run('advance offset', () =>
       this.client.execute(
-        'UPDATE upload_sessions USING TTL ? SET stored_offset = ? WHERE upload_id = ? IF stored_offset = ?',
+        'UPDATE upload_sessions USING TTL ? SET stored_offset = ?, tail_length = 0 WHERE upload_id = ? IF stored_offset = ?',
         [ttl, newOffset, id, expectedOffset],
       ),
     );
     return result.wasApplied();
   }
 
+  /**
+   * Records a persisted tail: the offset moves from `expectedOffset` to
+   * `newOffset`, of which the last `tailLength` bytes are in the tail object.
+   * Returns false when another writer moved the offset first.
+   */
+  async checkpointTail(session: UploadSessionRecord, expectedOffset: number, newOffset: number, tailLength: number): Promise<boolean> {
+    const result = await this.run('checkpoint tail', () =>
+      this.client.execute('UPDATE upload_sessions USING TTL ? SET stored_offset = ?, tail_length = ? WHERE upload_id = ? IF stored_offset = ?', [
+        ttlSeconds(session.expiresAt),
+        newOffset,
+        tailLength,
+        Uuid.fromString(session.uploadId),
+        expectedOffset,
+      ]),
+    );
+    return result.wasApplied();
+  }
+
+  /** Sets a deferred length once; returns false when it was already set. */
+  async declareLength(session: UploadSessionRecord, length: number): Promise<boolean> {
+    const result = await this.run('declare length', () =>
+      this.client.execute('UPDATE upload_sessions USING TTL ? SET declared_length = ? WHERE upload_id = ? IF declared_length = ?', [
+        ttlSeconds(session.expiresAt),
+        length,
+        Uuid.fromString(session.uploadId),
+        DEFERRED_LENGTH,
+      ]),
+    );
+    return result.wasApplied();
+  }
+
+  /**
+   * Records a REST chunk's part unless that part number is already recorded.
+   * Returns the part that is now stored: this one, or the earlier one.
+   */
+  async recordChunk(session: UploadSessionRecord, part: PartRecord): Promise<PartRecord> {
+    const result = await this.run('record chunk', () =>
+      this.client.execute(
+        'INSERT INTO upload_parts (upload_id, part_number, etag, length, sha256) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?',
+        [Uuid.fromString(session.uploadId), part.partNumber, part.etag, part.length, part.sha256 ?? '', ttlSeconds(session.expiresAt)],
+      ),
+    );
+    if (result.wasApplied()) return part;
+    const row = result.first();
+    return { partNumber: row['part_number'] as number, etag: row['etag'] as string, length: row['length'] as number, sha256: (row['sha256'] as string) ?? '' };
+  }
+
   async listParts(uploadId: string): Promise<PartRecord[]> {
     const result = await this.run('list parts', () =>
-      this.client.execute('SELECT part_number, etag, length FROM upload_parts WHERE upload_id = ?', [Uuid.fromString(uploadId)]),
+      this.client.execute('SELECT part_number, etag, length, sha256 FROM upload_parts WHERE upload_id = ?', [Uuid.fromString(uploadId)]),
     );
     return result.rows.map((row) => ({
       partNumber: row['part_number'] as number,
       etag: row['etag'] as string,
       length: row['length'] as number,
+      sha256: (row['sha256'] as string | null) ?? '',
     }));
   }
 

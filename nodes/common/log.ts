@@ -13,6 +13,7 @@ export const LOG_EVENTS = [
   'buckets_ready',
   'session_created',
   'session_resumed',
+  'session_terminated',
   'chunk_rejected',
   'part_stored',
   'upload_received',

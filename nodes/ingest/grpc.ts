@@ -75,6 +75,10 @@ export function createUploadService(deps: GrpcDeps): UploadServiceServer {
         op: 'open',
         uploadId,
         upload: {
+          mediaId: randomUUID(),
+          mode: 'stream',
+          concat: '',
+          uploadMetadata: '',
           tenant,
           filename: header.filename,
           contentType: header.contentType,

@@ -3,11 +3,22 @@ import { describe, it } from 'node:test';
 
 import { shardOf } from '../../actors/pool.js';
 import type { NewUpload } from '../../actors/protocol.js';
-import { sanitizeFilename, validateNewUpload } from '../../actors/session.js';
+import { chunkCount, sanitizeFilename, validateNewUpload } from '../../actors/session.js';
 import { backoffMs } from '../../actors/pipeline.js';
 import { ShoeboxError } from '../../nodes/common/errors.js';
 
-const VALID: NewUpload = { tenant: 't', filename: 'a.jpg', contentType: 'image/jpeg', declaredLength: 10, sha256: '', metadata: {} };
+const VALID: NewUpload = {
+  mediaId: 'm',
+  mode: 'stream',
+  concat: '',
+  uploadMetadata: '',
+  tenant: 't',
+  filename: 'a.jpg',
+  contentType: 'image/jpeg',
+  declaredLength: 10,
+  sha256: '',
+  metadata: {},
+};
 
 function codeOf(upload: Partial<NewUpload>, maxLength = 1000): string {
   try {
@@ -53,4 +64,16 @@ describe('shardOf', () => {
 describe('backoffMs', () => {
   it('doubles from 500 ms', () => assert.deepEqual([1, 2, 3].map(backoffMs), [500, 1000, 2000]));
   it('caps at 8 s', () => assert.equal(backoffMs(20), 8000));
+});
+
+describe('validateNewUpload for tus', () => {
+  it('accepts a deferred length', () => assert.equal(codeOf({ declaredLength: -1, deferLength: true }), 'OK'));
+  it('rejects -1 without deferral', () => assert.equal(codeOf({ declaredLength: -1 }), 'REQUEST_INVALID'));
+  it('accepts zero when empty is allowed', () => assert.equal(codeOf({ declaredLength: 0, allowEmpty: true }), 'OK'));
+});
+
+describe('chunkCount', () => {
+  it('rounds up', () => assert.equal(chunkCount(11, 5), 3));
+  it('counts an exact fit', () => assert.equal(chunkCount(10, 5), 2));
+  it('gives one chunk to a small upload', () => assert.equal(chunkCount(1, 5), 1));
 });
