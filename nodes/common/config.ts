@@ -188,7 +188,7 @@ export function loadConfig(overrides: Env = {}): Config {
       partSize,
       maxLength,
       maxChunkLength: int(env, 'SHOEBOX_MAX_CHUNK_LENGTH', 4 * MiB, 1, 64 * MiB),
-      sessionTtlSeconds: int(env, 'SHOEBOX_SESSION_TTL_SECONDS', 86_400, 60),
+      sessionTtlSeconds: int(env, 'SHOEBOX_SESSION_TTL_SECONDS', 86_400, 1),
     },
     image: {
       maxPixels: int(env, 'SHOEBOX_MAX_PIXELS', 100_000_000, 1),

@@ -104,7 +104,8 @@ export class UploadLockedError extends ShoeboxError {
 
 export class TusVersionUnsupportedError extends ShoeboxError {
   constructor(version: string | undefined) {
-    super('TUS_VERSION_UNSUPPORTED', `Tus-Resumable ${JSON.stringify(version ?? null)} is not supported; send Tus-Resumable: 1.0.0`, { version });
+    const what = version === undefined ? 'Tus-Resumable is missing' : `Tus-Resumable ${JSON.stringify(version)} is not supported`;
+    super('TUS_VERSION_UNSUPPORTED', `${what}; send Tus-Resumable: 1.0.0`, { version });
   }
 }
 

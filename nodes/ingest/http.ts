@@ -9,12 +9,19 @@ import type { Config } from '../common/config.js';
 import { MediaNotFoundError, RequestInvalidError, VariantNotFoundError, toShoeboxError } from '../common/errors.js';
 import { toPublicMedia } from '../common/media-view.js';
 import type { Metrics } from '../common/metrics.js';
+import type { WorkerPool } from '../../actors/pool.js';
+import type { UploadLocks } from '../../storage/locks.js';
+import type { SessionRepository } from '../../storage/sessions.js';
 import { requireUuid } from './grpc.js';
+import { registerTus } from './tus.js';
 import type { Authenticator } from '../common/auth.js';
 
 export interface HttpDeps {
   config: Config;
   auth: Authenticator;
+  pool: WorkerPool;
+  sessions: SessionRepository;
+  locks: UploadLocks;
   media: MediaRepository;
   store: ObjectStore;
   metrics: Metrics;
@@ -26,13 +33,14 @@ const VARIANT_NAME = /^[a-z0-9-]+\.(webp|jpg)$/;
 const VARIANT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
 export function createHttpServer(deps: HttpDeps): FastifyInstance {
-  const { config, auth, media, store, metrics, log } = deps;
+  const { config, auth, pool, sessions, locks, media, store, metrics, log } = deps;
   const app = fastify({ loggerInstance: log.child({ edge: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
 
   // Every route but health and metrics acts for the tenant of the bearer token.
   app.decorateRequest('tenant', '');
   app.addHook('onRequest', async (request) => {
-    if (request.url === '/healthz' || request.url === '/metrics') return;
+    // CORS preflights and tus discovery (OPTIONS) carry no credentials.
+    if (request.method === 'OPTIONS' || request.url === '/healthz' || request.url === '/metrics') return;
     request.tenant = await auth.tenantOf(request.headers.authorization);
   });
 
@@ -41,6 +49,8 @@ export function createHttpServer(deps: HttpDeps): FastifyInstance {
     if (shoeboxError.httpStatus >= 500) log.error({ event: 'request_failed', url: request.url, err: error }, shoeboxError.message);
     void reply.status(shoeboxError.httpStatus).send({ error: { code: shoeboxError.code, message: shoeboxError.message } });
   });
+
+  registerTus(app, { config, pool, sessions, locks, metrics, log });
 
   app.get('/healthz', async () => ({ status: 'ok', node: config.nodeName }));
 

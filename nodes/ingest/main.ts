@@ -14,6 +14,7 @@ import { MediaRepository } from '../../storage/media.js';
 import { ObjectStore, createS3Client } from '../../storage/s3.js';
 import { SessionRepository } from '../../storage/sessions.js';
 import { TokenRepository } from '../../storage/tokens.js';
+import { UploadLocks } from '../../storage/locks.js';
 import { Authenticator } from '../common/auth.js';
 import { loadConfig } from '../common/config.js';
 import { messageOf } from '../common/errors.js';
@@ -64,7 +65,7 @@ await new Promise<void>((resolve, reject) =>
   grpcServer.bindAsync(config.grpcAddress, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())),
 );
 
-const http = createHttpServer({ config, auth, media, store, metrics, log });
+const http = createHttpServer({ config, auth, pool, sessions, locks: new UploadLocks(cassandra), media, store, metrics, log });
 await http.listen({ host: config.httpHost, port: config.httpPort });
 log.info({ event: 'node_started', grpc: config.grpcAddress, http: `${config.httpHost}:${config.httpPort}`, workers: config.workers }, 'ingest node started');
 
