@@ -19,6 +19,7 @@ import {
   NoSuchKey,
   NotFound,
   PutBucketLifecycleConfigurationCommand,
+  PutBucketPolicyCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -54,11 +55,15 @@ export interface ObjectStream extends ObjectHead {
   body: Readable;
 }
 
-export function createS3Client(config: S3Config, maxSockets = 64): S3Client {
+export function createS3Client(
+  config: S3Config,
+  maxSockets = 64,
+  credentials = { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+): S3Client {
   return new S3Client({
     endpoint: config.endpoint,
     region: config.region,
-    credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+    credentials,
     // RGW serves buckets by path, not by virtual host.
     forcePathStyle: true,
     // With the SDK default, streamed bodies go out aws-chunked, and RGW 16
@@ -207,6 +212,7 @@ export class ObjectStore {
     await this.ensureBucket(stagingBucket);
     await this.ensureBucket(quarantineBucket);
     await this.ensureBucket(canonicalBucket, ecLocationConstraint);
+    await this.allowStagingWriter();
     const days = Math.max(1, Math.ceil(sessionTtlSeconds / 86_400) + 1);
     await call(`PutBucketLifecycleConfiguration ${stagingBucket}`, () =>
       this.client.send(
@@ -224,6 +230,31 @@ export class ObjectStore {
           },
         }),
       ),
+    );
+  }
+
+  /**
+   * Lets the staging-writer RGW user PUT objects under uploads/ in the
+   * staging bucket, and nothing else: it owns no bucket, so this policy is
+   * all it may do. Presigned direct-upload URLs are signed with its keys.
+   */
+  private async allowStagingWriter(): Promise<void> {
+    const { stagingBucket, stagingWriter } = this.config;
+    if (!stagingWriter.accessKeyId) return;
+    const policy = {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'StagingWriterPutsUploads',
+          Effect: 'Allow',
+          Principal: { AWS: ['arn:aws:iam:::user/shoebox-staging-writer'] },
+          Action: ['s3:PutObject'],
+          Resource: [`arn:aws:s3:::${stagingBucket}/uploads/*`],
+        },
+      ],
+    };
+    await call(`PutBucketPolicy ${stagingBucket}`, () =>
+      this.client.send(new PutBucketPolicyCommand({ Bucket: stagingBucket, Policy: JSON.stringify(policy) })),
     );
   }
 

@@ -30,6 +30,10 @@ export interface S3Config {
   quarantineBucket: string;
   /** S3 LocationConstraint that places a bucket on the erasure-coded pool. */
   ecLocationConstraint: string;
+  /** RGW user that may only PUT into the staging bucket: signs presigned direct-upload URLs. */
+  stagingWriter: { accessKeyId: string; secretAccessKey: string };
+  /** Lifetime of a presigned direct-upload URL in seconds; default 900. */
+  directUrlTtlSeconds: number;
 }
 
 export interface Config {
@@ -177,6 +181,11 @@ export function loadConfig(overrides: Env = {}): Config {
       canonicalBucket: str(env, 'SHOEBOX_CANONICAL_BUCKET', 'shoebox-canonical'),
       quarantineBucket: str(env, 'SHOEBOX_QUARANTINE_BUCKET', 'shoebox-quarantine'),
       ecLocationConstraint: str(env, 'SHOEBOX_S3_EC_LOCATION_CONSTRAINT', 'default:ec-placement'),
+      stagingWriter: {
+        accessKeyId: str(env, 'SHOEBOX_S3_STAGING_WRITER_ACCESS_KEY_ID', ''),
+        secretAccessKey: str(env, 'SHOEBOX_S3_STAGING_WRITER_SECRET_ACCESS_KEY', ''),
+      },
+      directUrlTtlSeconds: int(env, 'SHOEBOX_DIRECT_URL_TTL_SECONDS', 900, 1, 7 * 86_400),
     },
     clamd: {
       host: str(env, 'SHOEBOX_CLAMD_HOST', '127.0.0.1'),

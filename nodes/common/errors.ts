@@ -65,7 +65,8 @@ export class ShoeboxError extends Error {
   }
 
   get httpStatus(): number {
-    return ERROR_CATALOG[this.code].http;
+    const override = this.details['httpStatus'];
+    return typeof override === 'number' ? override : ERROR_CATALOG[this.code].http;
   }
 
   get grpcStatus(): GrpcStatus {
@@ -320,6 +321,22 @@ export function fromSerialized(data: SerializedError): ShoeboxError {
 export function toShoeboxError(error: unknown): ShoeboxError {
   if (error instanceof ShoeboxError) return error;
   return new InternalError(messageOf(error), error);
+}
+
+/**
+ * Maps an error from the HTTP edge to the catalog: fastify's own 4xx errors
+ * (schema validation names the field, e.g. "body/length must be >= 1";
+ * unsupported media type; body too large) keep their status.
+ */
+export function fromHttpError(error: unknown): ShoeboxError {
+  if (error instanceof ShoeboxError) return error;
+  const statusCode = (error as { statusCode?: number }).statusCode;
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    const wrapped = new ShoeboxError('REQUEST_INVALID', `invalid request: ${messageOf(error)}`);
+    wrapped.details['httpStatus'] = statusCode;
+    return wrapped;
+  }
+  return toShoeboxError(error);
 }
 
 export function messageOf(error: unknown): string {

@@ -1,23 +1,27 @@
 // The HTTP edge (fastify): media JSON, variant bytes, metrics and health.
 
+import type { S3Client } from '@aws-sdk/client-s3';
+import swagger from '@fastify/swagger';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 
 import type { MediaRepository } from '../../storage/media.js';
 import { objectKeys, type ObjectStore } from '../../storage/s3.js';
 import type { Config } from '../common/config.js';
-import { MediaNotFoundError, RequestInvalidError, VariantNotFoundError, toShoeboxError } from '../common/errors.js';
+import { MediaNotFoundError, RequestInvalidError, VariantNotFoundError, fromHttpError } from '../common/errors.js';
 import { toPublicMedia } from '../common/media-view.js';
 import type { Metrics } from '../common/metrics.js';
 import type { WorkerPool } from '../../actors/pool.js';
 import type { UploadLocks } from '../../storage/locks.js';
 import type { SessionRepository } from '../../storage/sessions.js';
 import { requireUuid } from './grpc.js';
+import { registerRest } from './rest.js';
 import { registerTus } from './tus.js';
 import type { Authenticator } from '../common/auth.js';
 
 export interface HttpDeps {
   config: Config;
+  stagingWriter: S3Client | undefined;
   auth: Authenticator;
   pool: WorkerPool;
   sessions: SessionRepository;
@@ -28,29 +32,50 @@ export interface HttpDeps {
   log: Logger;
 }
 
+/** Routes that need no bearer token. */
+const OPEN_PATHS = new Set(['/healthz', '/metrics', '/openapi.json']);
 const VARIANT_NAME = /^[a-z0-9-]+\.(webp|jpg)$/;
 /** Variants never change once written (a new upload gets a new media id). */
 const VARIANT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
-export function createHttpServer(deps: HttpDeps): FastifyInstance {
-  const { config, auth, pool, sessions, locks, media, store, metrics, log } = deps;
-  const app = fastify({ loggerInstance: log.child({ edge: 'http' }) as FastifyBaseLogger, disableRequestLogging: true });
+export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
+  const { config, auth, pool, sessions, locks, media, store, metrics, log, stagingWriter } = deps;
+  // fastify logs each request at info; per-chunk request lines would drown
+  // the event log, so its own logger only passes warnings and errors.
+  const app = fastify({
+    loggerInstance: log.child({ edge: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
+    // Reject unknown fields instead of silently dropping them.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
 
   // Every route but health and metrics acts for the tenant of the bearer token.
   app.decorateRequest('tenant', '');
   app.addHook('onRequest', async (request) => {
     // CORS preflights and tus discovery (OPTIONS) carry no credentials.
-    if (request.method === 'OPTIONS' || request.url === '/healthz' || request.url === '/metrics') return;
+    if (request.method === 'OPTIONS' || OPEN_PATHS.has(request.url)) return;
     request.tenant = await auth.tenantOf(request.headers.authorization);
   });
 
+  // Registered before any route, so every route's schema lands in the document.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Shoebox HTTP API', version: '1', description: 'REST chunk uploads, presigned direct uploads and media. tus 1.0.0 is served at /files/.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
   app.setErrorHandler((error, request, reply) => {
-    const shoeboxError = toShoeboxError(error);
+    const shoeboxError = fromHttpError(error);
     if (shoeboxError.httpStatus >= 500) log.error({ event: 'request_failed', url: request.url, err: error }, shoeboxError.message);
     void reply.status(shoeboxError.httpStatus).send({ error: { code: shoeboxError.code, message: shoeboxError.message } });
   });
 
   registerTus(app, { config, pool, sessions, locks, metrics, log });
+  registerRest(app, { config, pool, sessions, metrics, stagingWriter });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/healthz', async () => ({ status: 'ok', node: config.nodeName }));
 

@@ -65,7 +65,11 @@ await new Promise<void>((resolve, reject) =>
   grpcServer.bindAsync(config.grpcAddress, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())),
 );
 
-const http = createHttpServer({ config, auth, pool, sessions, locks: new UploadLocks(cassandra), media, store, metrics, log });
+const http = await createHttpServer({
+  config,
+  stagingWriter: config.s3.stagingWriter.accessKeyId ? createS3Client(config.s3, 8, config.s3.stagingWriter) : undefined,
+  auth,
+  pool, sessions, locks: new UploadLocks(cassandra), media, store, metrics, log });
 await http.listen({ host: config.httpHost, port: config.httpPort });
 log.info({ event: 'node_started', grpc: config.grpcAddress, http: `${config.httpHost}:${config.httpPort}`, workers: config.workers }, 'ingest node started');
 

@@ -31,8 +31,8 @@ import {
   UploadNotFoundError,
   UploadOffsetMismatchError,
   UploadTooLargeError,
+  fromHttpError,
   messageOf,
-  toShoeboxError,
 } from '../common/errors.js';
 import type { Metrics } from '../common/metrics.js';
 import { requireUuid } from './grpc.js';
@@ -114,8 +114,6 @@ export function parseConcatFinal(value: string): string[] {
 
 /** Maps catalog errors to the status codes the tus protocol prescribes. */
 function tusStatusOf(error: ShoeboxError): number {
-  const override = error.details['httpStatus'];
-  if (typeof override === 'number') return override;
   switch (error.code) {
     case 'UPLOAD_CONFLICT':
       return 409;
@@ -145,7 +143,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
     });
 
     tus.setErrorHandler((error, request, reply) => {
-      const shoeboxError = toShoeboxError(error);
+      const shoeboxError = fromHttpError(error);
       const status = tusStatusOf(shoeboxError);
       if (status >= 500) log.error({ event: 'request_failed', url: request.url, err: error }, shoeboxError.message);
       void reply.status(status).send({ error: { code: shoeboxError.code, message: shoeboxError.message } });
