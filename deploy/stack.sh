@@ -18,7 +18,8 @@ NODE_PID=$NODE_DIR/ingest.pid
 NODE_LOG=$NODE_DIR/log/ingest.log
 
 setup() {
-  apt_install ceph-mon ceph-mgr ceph-osd radosgw ceph-common clamav-daemon clamdscan
+  # chromium runs the browser upload test (Uppy) headless.
+  apt_install ceph-mon ceph-mgr ceph-osd radosgw ceph-common clamav-daemon clamdscan chromium
   "$DEPLOY/ceph.sh" install
   "$DEPLOY/clamd.sh" install
   "$DEPLOY/cassandra.sh" install

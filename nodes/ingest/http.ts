@@ -15,6 +15,7 @@ import type { WorkerPool } from '../../actors/pool.js';
 import type { UploadLocks } from '../../storage/locks.js';
 import type { SessionRepository } from '../../storage/sessions.js';
 import { requireUuid } from './grpc.js';
+import { PAGE_PATH, registerPage } from './page.js';
 import { registerRest } from './rest.js';
 import { registerTus } from './tus.js';
 import type { Authenticator } from '../common/auth.js';
@@ -33,7 +34,7 @@ export interface HttpDeps {
 }
 
 /** Routes that need no bearer token. */
-const OPEN_PATHS = new Set(['/healthz', '/metrics', '/openapi.json']);
+const OPEN_PATHS = new Set(['/healthz', '/metrics', '/openapi.json', PAGE_PATH]);
 const VARIANT_NAME = /^[a-z0-9-]+\.(webp|jpg)$/;
 /** Variants never change once written (a new upload gets a new media id). */
 const VARIANT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -52,7 +53,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   app.decorateRequest('tenant', '');
   app.addHook('onRequest', async (request) => {
     // CORS preflights and tus discovery (OPTIONS) carry no credentials.
-    if (request.method === 'OPTIONS' || OPEN_PATHS.has(request.url)) return;
+    if (request.method === 'OPTIONS' || OPEN_PATHS.has(request.url) || request.url.startsWith(`${PAGE_PATH}/`)) return;
     request.tenant = await auth.tenantOf(request.headers.authorization);
   });
 
@@ -74,6 +75,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
 
   registerTus(app, { config, pool, sessions, locks, metrics, log });
   registerRest(app, { config, pool, sessions, metrics, stagingWriter });
+
+  registerPage(app);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
