@@ -18,8 +18,8 @@ NODE_PID=$NODE_DIR/ingest.pid
 NODE_LOG=$NODE_DIR/log/ingest.log
 
 setup() {
-  # chromium runs the browser upload test (Uppy) headless.
-  apt_install ceph-mon ceph-mgr ceph-osd radosgw ceph-common clamav-daemon clamdscan chromium
+  # chromium runs the browser upload test (Uppy) headless; jq is used by the README examples.
+  apt_install ceph-mon ceph-mgr ceph-osd radosgw ceph-common clamav-daemon clamdscan chromium jq
   "$DEPLOY/ceph.sh" install
   "$DEPLOY/clamd.sh" install
   "$DEPLOY/cassandra.sh" install
