@@ -22,6 +22,8 @@ export interface NewUpload {
   deferLength?: boolean;
   /** tus allows zero-length uploads; they complete at once and fail as not an image. */
   allowEmpty?: boolean;
+  /** Presigned multipart: the multipart upload the staging writer created for the client's parts. */
+  directUploadId?: string;
 }
 
 export interface SessionView {

@@ -156,8 +156,9 @@ export class UploadSession {
 
     const empty = upload.declaredLength === 0;
     const stagingKey = objectKeys.staging(this.uploadId);
+    // Direct multipart uploads arrive with the staging writer's upload id.
     const s3UploadId =
-      empty || upload.mode === 'direct' ? '' : await store.createMultipartUpload(config.s3.stagingBucket, stagingKey, 'application/octet-stream');
+      upload.directUploadId ?? (empty || upload.mode === 'direct' ? '' : await store.createMultipartUpload(config.s3.stagingBucket, stagingKey, 'application/octet-stream'));
     const now = new Date();
     const record: UploadSessionRecord = {
       uploadId: this.uploadId,
@@ -363,6 +364,7 @@ export class UploadSession {
   async completeDirect(): Promise<UploadResult> {
     const { config, store } = this.deps;
     const record = this.requireOpen();
+    if (record.s3UploadId) await this.completeDirectParts(record);
     const head = await store.headObject(config.s3.stagingBucket, record.stagingKey);
     if (!head) throw new ChunksMissingError(this.uploadId, [0]);
     if (head.length !== record.declaredLength) {
@@ -370,6 +372,24 @@ export class UploadSession {
       throw new RequestInvalidError('object', `${head.length} bytes`, `the declared length is ${record.declaredLength} bytes; upload again`);
     }
     return this.accept(record, await this.hashStagingObject(record));
+  }
+
+  /** Assembles the parts a client sent to presigned part URLs, checking every part is there and sized right. */
+  private async completeDirectParts(record: UploadSessionRecord): Promise<void> {
+    const { config, store } = this.deps;
+    const existing = await store.headObject(config.s3.stagingBucket, record.stagingKey);
+    if (existing?.length === record.declaredLength) return;
+    const parts = await store.listParts(config.s3.stagingBucket, record.stagingKey, record.s3UploadId);
+    const count = chunkCount(record.declaredLength, record.partSize);
+    const byNumber = new Map(parts.map((p) => [p.partNumber, p]));
+    const missing: number[] = [];
+    for (let index = 0; index < count; index++) {
+      const part = byNumber.get(index + 1);
+      const expected = index === count - 1 ? record.declaredLength - index * record.partSize : record.partSize;
+      if (!part || part.length !== expected) missing.push(index);
+    }
+    if (missing.length > 0) throw new ChunksMissingError(this.uploadId, missing);
+    await store.completeMultipartUpload(config.s3.stagingBucket, record.stagingKey, record.s3UploadId, parts.filter((p) => p.partNumber <= count));
   }
 
   /**

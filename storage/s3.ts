@@ -16,6 +16,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListPartsCommand,
   NoSuchKey,
   NotFound,
   PutBucketLifecycleConfigurationCommand,
@@ -137,6 +138,21 @@ export class ObjectStore {
       if (error instanceof S3ServiceException && error.name === 'NoSuchUpload') return;
       throw new StorageUnavailableError(`AbortMultipartUpload ${bucket}/${key}`, error);
     }
+  }
+
+  /** Parts uploaded so far to a multipart upload, in part-number order. */
+  async listParts(bucket: string, key: string, s3UploadId: string): Promise<Array<CompletedPart & { length: number }>> {
+    const parts: Array<CompletedPart & { length: number }> = [];
+    let marker: string | undefined;
+    for (let page = 0; page < 100; page++) {
+      const out = await call(`ListParts ${bucket}/${key}`, () =>
+        this.client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: s3UploadId, PartNumberMarker: marker })),
+      );
+      for (const part of out.Parts ?? []) parts.push({ partNumber: part.PartNumber ?? 0, etag: part.ETag ?? '', length: part.Size ?? 0 });
+      if (!out.IsTruncated) break;
+      marker = out.NextPartNumberMarker;
+    }
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
   }
 
   async listMultipartUploads(bucket: string, prefix: string): Promise<Array<{ key: string; uploadId: string }>> {

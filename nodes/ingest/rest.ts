@@ -4,7 +4,7 @@
 
 import { randomUUID } from 'node:crypto';
 
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { FastifyInstance } from 'fastify';
 
@@ -12,7 +12,8 @@ import type { WorkerPool } from '../../actors/pool.js';
 import { chunkCount } from '../../actors/session.js';
 import type { SessionRepository, UploadSessionRecord } from '../../storage/sessions.js';
 import type { Config } from '../common/config.js';
-import { ChunkTooLargeError, RequestInvalidError, UploadNotFoundError } from '../common/errors.js';
+import { ChunkTooLargeError, RequestInvalidError, StorageUnavailableError, UploadNotFoundError } from '../common/errors.js';
+import { objectKeys } from '../../storage/s3.js';
 import type { Metrics } from '../common/metrics.js';
 import { requireUuid } from './grpc.js';
 
@@ -63,9 +64,22 @@ const UPLOAD_VIEW = {
     receivedChunks: { type: 'array', items: { type: 'integer' } },
     missingChunks: { type: 'array', items: { type: 'integer' } },
     expiresAt: { type: 'string', format: 'date-time' },
+    parts: {
+      type: 'array',
+      description: 'direct mode above chunkSize bytes: PUT part N (chunkSize bytes, the last one shorter) to its URL, then complete',
+      items: {
+        type: 'object',
+        properties: {
+          partNumber: { type: 'integer' },
+          method: { type: 'string' },
+          url: { type: 'string' },
+          headers: { type: 'object', additionalProperties: { type: 'string' } },
+        },
+      },
+    },
     put: {
       type: 'object',
-      description: 'direct mode: send the bytes with exactly this method, URL and headers',
+      description: 'direct mode up to chunkSize bytes: send the bytes with exactly this method, URL and headers',
       properties: {
         method: { type: 'string' },
         url: { type: 'string' },
@@ -94,6 +108,34 @@ interface CreateBody {
   sha256: string;
   mode: 'chunks' | 'direct';
   metadata?: Record<string, string>;
+}
+
+async function createDirectMultipart(config: Config, writer: S3Client, key: string, contentType: string): Promise<string> {
+  try {
+    const out = await writer.send(
+      new CreateMultipartUploadCommand({ Bucket: config.s3.stagingBucket, Key: key, ContentType: contentType, ACL: 'bucket-owner-full-control' }),
+    );
+    if (!out.UploadId) throw new Error('no UploadId in the response');
+    return out.UploadId;
+  } catch (error) {
+    throw new StorageUnavailableError(`CreateMultipartUpload ${key} as the staging writer`, error);
+  }
+}
+
+/** One presigned UploadPart URL per part; each signature binds the part's Content-Length. */
+async function presignParts(config: Config, writer: S3Client, record: UploadSessionRecord, s3UploadId: string) {
+  const count = chunkCount(record.declaredLength, record.partSize);
+  const parts = [];
+  for (let index = 0; index < count; index++) {
+    const length = index === count - 1 ? record.declaredLength - index * record.partSize : record.partSize;
+    const url = await getSignedUrl(
+      writer,
+      new UploadPartCommand({ Bucket: config.s3.stagingBucket, Key: record.stagingKey, UploadId: s3UploadId, PartNumber: index + 1, ContentLength: length }),
+      { expiresIn: config.s3.directUrlTtlSeconds, signableHeaders: new Set(['content-length']) },
+    );
+    parts.push({ partNumber: index + 1, method: 'PUT', url, headers: { 'content-length': String(length) } });
+  }
+  return parts;
 }
 
 export function registerRest(app: FastifyInstance, deps: RestDeps): void {
@@ -141,15 +183,32 @@ export function registerRest(app: FastifyInstance, deps: RestDeps): void {
       const { filename, contentType, length, sha256, mode, metadata = {} } = request.body;
       if (mode === 'direct' && !stagingWriter) throw new RequestInvalidError('mode', mode, 'direct uploads are not configured on this node (no staging-writer keys)');
       const uploadId = randomUUID();
+      // Larger direct uploads go in parts, each to its own presigned URL.
+      const multipart = mode === 'direct' && stagingWriter !== undefined && length > config.upload.partSize;
+      const directUploadId = multipart ? await createDirectMultipart(config, stagingWriter, objectKeys.staging(uploadId), contentType) : undefined;
       await pool.send(uploadId, {
         op: 'open',
         uploadId,
-        upload: { mediaId: randomUUID(), mode, concat: '', tenant: request.tenant, filename, contentType, declaredLength: length, sha256, metadata, uploadMetadata: '' },
+        upload: {
+          mediaId: randomUUID(),
+          mode,
+          concat: '',
+          tenant: request.tenant,
+          filename,
+          contentType,
+          declaredLength: length,
+          sha256,
+          metadata,
+          uploadMetadata: '',
+          ...(directUploadId ? { directUploadId } : {}),
+        },
       });
       metrics.uploadsStarted.inc({ api: mode === 'direct' ? 'direct' : 'rest' });
       const record = await load(uploadId, request.tenant);
       const body: Record<string, unknown> = await view(record);
-      if (mode === 'direct' && stagingWriter) {
+      if (multipart && stagingWriter && directUploadId) {
+        body['parts'] = await presignParts(config, stagingWriter, record, directUploadId);
+      } else if (mode === 'direct' && stagingWriter) {
         // The signature covers the key, Content-Type, Content-Length and the
         // x-amz-acl header, so RGW rejects another key, type or size, and any
         // use after expiry. The canned ACL lets the bucket owner (Shoebox)

@@ -285,3 +285,43 @@ describe('presigned direct uploads', () => {
     assert.equal(complete.status, 460);
   });
 });
+
+describe('presigned multipart direct uploads', () => {
+  let node: RunningNode;
+  before(async () => {
+    node = await startNode({ SHOEBOX_PART_SIZE: String(PART_SIZE) });
+  });
+  after(async () => {
+    await node?.stop();
+  });
+
+  it('assembles parts sent to presigned part URLs', async () => {
+    const file = await readFile(corpusFile('photos/patak-5k.png'));
+    const response = await authedFetch(
+      `${node.httpBase}/uploads`,
+      json({ filename: 'patak.png', contentType: 'image/png', length: file.length, sha256: sha256(file), mode: 'direct' }),
+    );
+    assert.equal(response.status, 201);
+    const upload = (await response.json()) as UploadView & { parts: Array<{ partNumber: number; url: string }> };
+    assert.equal(upload.parts.length, Math.ceil(file.length / PART_SIZE));
+    assert.equal(upload.put, undefined);
+
+    const first = upload.parts[0]!;
+    const tooShort = await fetch(first.url, { method: 'PUT', body: file.subarray(0, 1000) });
+    assert.equal(tooShort.status, 403, 'the signature binds the part length');
+
+    const early = await authedFetch(`${node.httpBase}/uploads/${upload.id}/complete`, { method: 'POST' });
+    assert.equal(early.status, 409);
+
+    for (const part of upload.parts) {
+      const bytes = file.subarray((part.partNumber - 1) * PART_SIZE, part.partNumber * PART_SIZE);
+      const put = await fetch(part.url, { method: 'PUT', body: bytes });
+      assert.equal(put.status, 200, await put.text());
+    }
+    const complete = await authedFetch(`${node.httpBase}/uploads/${upload.id}/complete`, { method: 'POST' });
+    assert.equal(complete.status, 202, await complete.clone().text());
+    const media = await waitForFinal(node.client, upload.mediaId);
+    assert.equal(media.status, MediaStatus.MEDIA_STATUS_READY, media.reason);
+    assert.equal(media.sha256, sha256(file));
+  });
+});
