@@ -458,8 +458,7 @@ export class UploadSession {
       log.warn({ event: 'upload_failed', uploadId: this.uploadId, mediaId: record.mediaId, code: error.code }, error.message);
       throw error;
     }
-    await media.setStatus(record.mediaId, 'received', { length: record.declaredLength, sha256 });
-    await media.enqueue(record.mediaId);
+    await media.markReceived(record.mediaId, record.declaredLength, sha256);
     log.info({ event: 'upload_received', uploadId: this.uploadId, mediaId: record.mediaId, length: record.declaredLength, sha256 }, 'upload received');
     this.deps.onReceived(record.mediaId);
     return result;

@@ -25,4 +25,5 @@ else
 fi
 
 log "integration tests"
-node --test --test-concurrency=1 "$@" dist/test/integration/
+# No single test may take more than 5 minutes, so a stuck one fails instead of hanging CI.
+node --test --test-concurrency=1 --test-timeout=300000 "$@" dist/test/integration/

@@ -189,10 +189,23 @@ export class MediaRepository {
     await this.audit(record.mediaId, 'media_deleted', reason);
   }
 
-  async enqueue(mediaId: string): Promise<void> {
-    await this.run('enqueue media', () =>
-      this.client.execute('INSERT INTO pending_media (queue, media_id, since) VALUES (?, ?, ?)', [PIPELINE_QUEUE, Uuid.fromString(mediaId), new Date()]),
+  /**
+   * Marks an item received and queues it for the pipeline in one logged
+   * batch, so a crash cannot leave a received item that no node picks up.
+   */
+  async markReceived(mediaId: string, length: number, sha256: string): Promise<void> {
+    const id = Uuid.fromString(mediaId);
+    const now = new Date();
+    await this.run('mark media received', () =>
+      this.client.batch(
+        [
+          { query: 'UPDATE media SET status = ?, updated_at = ?, length = ?, sha256 = ? WHERE media_id = ?', params: ['received', now, length, sha256, id] },
+          { query: 'INSERT INTO pending_media (queue, media_id, since) VALUES (?, ?, ?)', params: [PIPELINE_QUEUE, id, now] },
+        ],
+        { prepare: true, logged: true },
+      ),
     );
+    await this.audit(mediaId, 'media_received', '');
   }
 
   async dequeue(mediaId: string): Promise<void> {

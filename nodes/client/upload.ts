@@ -102,11 +102,11 @@ function unary<T>(run: (callback: (error: ServiceError | null, value: T) => void
   return new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))));
 }
 
-/** Streams the media item's status until it is final; returns the last view. */
-export async function waitForFinal(client: UploadServiceClient, mediaId: string): Promise<Media> {
+/** Streams the media item's status until it is final (or `timeoutMs` passes); returns the last view. */
+export async function waitForFinal(client: UploadServiceClient, mediaId: string, timeoutMs = 15 * 60_000): Promise<Media> {
   return new Promise((resolve, reject) => {
     let last: Media | undefined;
-    const call = client.watchMedia({ mediaId });
+    const call = client.watchMedia({ mediaId }, { deadline: Date.now() + timeoutMs });
     call.on('data', (media: Media) => (last = media));
     call.on('error', reject);
     call.on('end', () => (last ? resolve(last) : reject(new Error(`media ${mediaId}: watch ended without a status`))));

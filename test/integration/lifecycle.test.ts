@@ -76,7 +76,7 @@ describe('node lifecycle', () => {
     await watcher;
     assert.ok(killedDuring, 'the node was killed while the item was in the pipeline');
     const fresh = createClient(node.grpcAddress, testToken);
-    const media = await waitForFinal(fresh, mediaId);
+    const media = await waitForFinal(fresh, mediaId, 120_000);
     assert.equal(media.status, MediaStatus.MEDIA_STATUS_READY, `${media.reason} (killed during ${killedDuring}; first outcome ${outcome.status})`);
     assert.ok(media.variants.length >= 4);
     fresh.close();
