@@ -360,7 +360,7 @@ export class UploadSession {
     return this.accept(record, await this.hashStagingObject(record));
   }
 
-  /** Completes a presigned direct upload: the object RGW holds must match the declared length and SHA-256. */
+  /** Completes a presigned direct upload: the object in RGW must match the declared length and SHA-256. */
   async completeDirect(): Promise<UploadResult> {
     const { config, store } = this.deps;
     const record = this.requireOpen();

@@ -1,6 +1,6 @@
 // A minimal browser upload page at /upload-page: Uppy with its tus plugin,
-// uploading to this gateway's /files/. It holds no credentials: the caller
-// sets the bearer token with setToken() (or the ?token= field in the page).
+// uploading to this gateway's /files/. The page contains no credentials: the
+// user types a bearer token into it, or a script calls setToken().
 
 import { createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -122,7 +122,7 @@ async function createDirectMultipart(config: Config, writer: S3Client, key: stri
   }
 }
 
-/** One presigned UploadPart URL per part; each signature binds the part's Content-Length. */
+/** Presigns one UploadPart URL per part; each signature binds the part's Content-Length. */
 async function presignParts(config: Config, writer: S3Client, record: UploadSessionRecord, s3UploadId: string) {
   const count = chunkCount(record.declaredLength, record.partSize);
   const parts = [];

@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import type { WorkerPool } from '../../actors/pool.js';
 import type { SessionView } from '../../actors/protocol.js';
 import type { UploadLocks } from '../../storage/locks.js';
-import { DEFERRED_LENGTH, type SessionRepository, type UploadSessionRecord } from '../../storage/sessions.js';
+import { DEFERRED_LENGTH, type ConcatRole, type SessionRepository, type UploadSessionRecord } from '../../storage/sessions.js';
 import type { Config } from '../common/config.js';
 import {
   ChecksumAlgorithmUnsupportedError,
@@ -183,6 +183,9 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
       }
       if (length !== undefined && length > config.upload.maxLength) throw new UploadTooLargeError(length, config.upload.maxLength);
 
+      let role: ConcatRole = '';
+      if (concat === 'partial') role = 'partial';
+      if (partialIds.length > 0) role = 'final';
       const uploadId = randomUUID();
       const session = await pool.send(uploadId, {
         op: 'open',
@@ -190,7 +193,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
         upload: {
           mediaId: randomUUID(),
           mode: 'stream',
-          concat: concat === 'partial' ? 'partial' : partialIds.length > 0 ? 'final' : '',
+          concat: role,
           tenant: request.tenant,
           filename: metadata['filename'] ?? metadata['name'] ?? '',
           contentType: metadata['filetype'] ?? metadata['type'] ?? '',
