@@ -10,6 +10,7 @@ import NodeClam from 'clamscan';
 import type { Logger } from 'pino';
 
 import type { Config } from '../nodes/common/config.js';
+import type { PipelineMetrics } from '../nodes/common/metrics.js';
 import { MalwareDetectedError, ScanFailedError, ShoeboxError, messageOf } from '../nodes/common/errors.js';
 import { FINAL_STATUSES, type MediaRecord, type MediaRepository, type VariantRecord } from '../storage/media.js';
 import { objectKeys, type ObjectStore } from '../storage/s3.js';
@@ -20,6 +21,7 @@ export interface PipelineDeps {
   media: MediaRepository;
   store: ObjectStore;
   log: Logger;
+  metrics: PipelineMetrics;
 }
 
 export type ScanVerdict = { clean: true } | { clean: false; signature: string };
@@ -151,6 +153,7 @@ export class Pipeline {
       });
       await store.deleteObject(config.s3.stagingBucket, stagingKey);
       await media.dequeue(mediaId);
+      this.recordFinal(item, 'ready');
       log.info({ event: 'media_ready', mediaId, variants: variants.length }, 'media ready');
     } catch (error) {
       // Content errors (not an image, corrupt, too large) are final; storage
@@ -169,6 +172,7 @@ export class Pipeline {
     await media.setStatus(item.mediaId, 'failed', { errorCode: error.code, reason: error.message });
     await store.deleteObject(config.s3.stagingBucket, objectKeys.staging(item.uploadId));
     await media.dequeue(item.mediaId);
+    this.recordFinal(item, 'failed');
     log.warn({ event: 'media_failed', mediaId: item.mediaId, code: error.code }, error.message);
   }
 
@@ -180,7 +184,14 @@ export class Pipeline {
     await media.setStatus(item.mediaId, 'quarantined', { signature, errorCode: error.code, reason: error.message });
     await store.deleteObject(config.s3.stagingBucket, stagingKey);
     await media.dequeue(item.mediaId);
+    this.recordFinal(item, 'quarantined');
     log.warn({ event: 'media_quarantined', mediaId: item.mediaId, signature }, 'media quarantined');
+  }
+
+  private recordFinal(item: MediaRecord, status: 'ready' | 'quarantined' | 'failed'): void {
+    this.deps.metrics.mediaFinished.inc({ status });
+    // createdAt is when the upload started, so this includes the transfer itself.
+    this.deps.metrics.processingSeconds.observe({ status }, (Date.now() - item.createdAt.getTime()) / 1000);
   }
 
   private async withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {

@@ -2,6 +2,7 @@
 // threads (which own the actors). Everything here survives structured clone.
 
 import type { SerializedError } from '../nodes/common/errors.js';
+import type { MetricsSnapshot } from '../nodes/common/metrics.js';
 import type { ConcatRole, UploadMode } from '../storage/sessions.js';
 
 export interface NewUpload {
@@ -69,7 +70,7 @@ export type SessionCommand =
   | { op: 'concatenate'; uploadId: string; tenant: string; partialIds: string[] }
   | { op: 'terminate'; uploadId: string; tenant: string };
 
-export type WorkerCommand = SessionCommand | { op: 'process'; mediaId: string } | { op: 'stats' };
+export type WorkerCommand = SessionCommand | { op: 'process'; mediaId: string } | { op: 'stats' } | { op: 'metrics' };
 
 export interface WorkerStats {
   sessions: number;
@@ -92,7 +93,9 @@ export type CommandResult<C extends WorkerCommand> = C extends { op: 'open' | 'r
         ? ChunkStored
         : C extends { op: 'stats' }
           ? WorkerStats
-          : void;
+          : C extends { op: 'metrics' }
+            ? MetricsSnapshot
+            : void;
 
 export interface WorkerRequest {
   id: number;

@@ -12,6 +12,7 @@ import { dispatch, query, spawn, spawnStateless, start, type Ref } from 'nact';
 import { loadConfig } from '../nodes/common/config.js';
 import { InternalError, ShoeboxError, UploadIncompleteError, UploadNotFoundError, toShoeboxError } from '../nodes/common/errors.js';
 import { createLogger } from '../nodes/common/log.js';
+import { createPipelineMetrics } from '../nodes/common/metrics.js';
 import { createCassandraClient } from '../storage/cassandra.js';
 import { MediaRepository } from '../storage/media.js';
 import { ObjectStore, createS3Client } from '../storage/s3.js';
@@ -30,7 +31,8 @@ const cassandra = createCassandraClient(config.cassandra);
 const store = new ObjectStore(createS3Client(config.s3), config.s3);
 const sessionRepository = new SessionRepository(cassandra);
 const mediaRepository = new MediaRepository(cassandra, config.nodeName);
-const pipeline = new Pipeline({ config, media: mediaRepository, store, log }, new Scanner(config.clamd));
+const pipelineMetrics = createPipelineMetrics();
+const pipeline = new Pipeline({ config, media: mediaRepository, store, log, metrics: pipelineMetrics }, new Scanner(config.clamd));
 
 /** Time a session actor may sit idle before it stops; buffered bytes are not durable anyway. */
 const SESSION_IDLE_MS = 15 * 60_000;
@@ -182,6 +184,8 @@ async function handle(command: WorkerRequest['command']): Promise<unknown> {
     case 'process':
       enqueueMedia(command.mediaId);
       return undefined;
+    case 'metrics':
+      return pipelineMetrics.registry.getMetricsAsJSON();
     case 'stats': {
       const stats: WorkerStats = { sessions: 0, backlog: inFlight.size };
       return stats;

@@ -1,8 +1,41 @@
-// Prometheus metrics. Worker threads keep their own registry; the main thread
-// serves its own registry on GET /metrics.
-// TODO: aggregate worker-thread registries into /metrics (prom-client AggregatorRegistry is cluster-only).
+// Prometheus metrics. The main thread counts what crosses the edges (uploads,
+// chunks, variant requests); each worker thread counts its pipeline results
+// in a registry of its own. GET /metrics serves the sum of all of them.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+
+export type MetricsSnapshot = Array<MetricObjectWithValues<MetricValue<string>>>;
+
+/** Metrics of one worker thread's pipeline. */
+export interface PipelineMetrics {
+  registry: Registry;
+  /** Media items that reached ready, quarantined or failed. */
+  mediaFinished: Counter<'status'>;
+  /** Time from the upload's start to a final status. */
+  processingSeconds: Histogram<'status'>;
+}
+
+export function createPipelineMetrics(): PipelineMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  return {
+    registry,
+    mediaFinished: new Counter({ name: 'shoebox_media_finished_total', help: 'Media items that reached a final status', labelNames: ['status'], registers }),
+    processingSeconds: new Histogram({
+      name: 'shoebox_processing_seconds',
+      help: 'Time from the start of an upload to its media item reaching a final status',
+      labelNames: ['status'],
+      buckets: [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64],
+      registers,
+    }),
+  };
+}
+
+/** Sums the main thread's registry and the workers' snapshots into Prometheus text. */
+export async function aggregateMetrics(main: Registry, workers: MetricsSnapshot[]): Promise<{ contentType: string; text: string }> {
+  const merged = AggregatorRegistry.aggregate([(await main.getMetricsAsJSON()) as MetricsSnapshot, ...workers]);
+  return { contentType: merged.contentType, text: await merged.metrics() };
+}
 
 export interface Metrics {
   registry: Registry;
@@ -12,7 +45,6 @@ export interface Metrics {
   chunkRetries: Counter<'api'>;
   bytesReceived: Counter<'api'>;
   processingBacklog: Gauge;
-  mediaFinished: Counter<'status'>;
   variantRequests: Counter<'result'>;
   chunkAckSeconds: Histogram<'api'>;
 }
@@ -47,7 +79,6 @@ export function createMetrics(withDefaults: boolean, backlog?: () => Promise<num
         if (backlog) this.set(await backlog());
       },
     }),
-    mediaFinished: new Counter({ name: 'shoebox_media_finished_total', help: 'Media items that reached a final status', labelNames: ['status'], registers }),
     variantRequests: new Counter({
       name: 'shoebox_variant_requests_total',
       help: 'Variant GETs by result: hit (304 from the edge validator), served (200) or miss (404)',

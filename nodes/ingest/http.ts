@@ -10,7 +10,7 @@ import { objectKeys, type ObjectStore } from '../../storage/s3.js';
 import type { Config } from '../common/config.js';
 import { MediaNotFoundError, RequestInvalidError, VariantNotFoundError, fromHttpError } from '../common/errors.js';
 import { toPublicMedia } from '../common/media-view.js';
-import type { Metrics } from '../common/metrics.js';
+import { aggregateMetrics, type Metrics, type MetricsSnapshot } from '../common/metrics.js';
 import type { WorkerPool } from '../../actors/pool.js';
 import type { UploadLocks } from '../../storage/locks.js';
 import type { SessionRepository } from '../../storage/sessions.js';
@@ -22,6 +22,8 @@ import type { Authenticator } from '../common/auth.js';
 
 export interface HttpDeps {
   config: Config;
+  /** Snapshots of the worker threads' registries, summed into /metrics. */
+  workerMetrics: () => Promise<MetricsSnapshot[]>;
   stagingWriter: S3Client | undefined;
   auth: Authenticator;
   pool: WorkerPool;
@@ -40,7 +42,7 @@ const VARIANT_NAME = /^[a-z0-9-]+\.(webp|jpg)$/;
 const VARIANT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
 export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
-  const { config, auth, pool, sessions, locks, media, store, metrics, log, stagingWriter } = deps;
+  const { config, auth, pool, sessions, locks, media, store, metrics, log, stagingWriter, workerMetrics } = deps;
   // fastify logs each request at info; per-chunk request lines would drown
   // the event log, so its own logger only passes warnings and errors.
   const app = fastify({
@@ -83,8 +85,9 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
   app.get('/healthz', async () => ({ status: 'ok', node: config.nodeName }));
 
   app.get('/metrics', async (_request, reply) => {
-    void reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+    const { contentType, text } = await aggregateMetrics(metrics.registry, await workerMetrics());
+    void reply.header('content-type', contentType);
+    return text;
   });
 
   app.get<{ Params: { id: string } }>('/media/:id', async (request) => {

@@ -14,6 +14,7 @@ export async function buildOpenApiDocument(): Promise<unknown> {
   const unused = {} as never;
   const deps: HttpDeps = {
     config,
+    workerMetrics: async () => [],
     stagingWriter: undefined,
     auth: unused,
     pool: unused,

@@ -33,4 +33,14 @@ describe('concurrent uploads', () => {
     for (const [i, outcome] of outcomes.entries()) assert.equal(outcome.status, 'ready', `${files[i]}: ${outcome.reason ?? ''}`);
     assert.equal(new Set(outcomes.map((o) => o.mediaId)).size, 20, 'distinct media ids');
   });
+
+  it('counts them in /metrics, workers included', async () => {
+    const text = await (await fetch(`${node.httpBase}/metrics`)).text();
+    const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
+    assert.equal(value(/^shoebox_media_finished_total\{status="ready"\} (\d+)$/m), 20, 'pipeline results summed over the workers');
+    assert.equal(value(/^shoebox_uploads_finished_total\{api="grpc",result="received"\} (\d+)$/m), 20);
+    assert.equal(value(/^shoebox_processing_seconds_count\{status="ready"\} (\d+)$/m), 20);
+    assert.ok(value(/^shoebox_chunk_ack_seconds_count\{api="grpc"\} (\d+)$/m) >= 20);
+    assert.equal(value(/^shoebox_processing_backlog (\d+)$/m), 0);
+  });
 });
