@@ -89,6 +89,11 @@ export function chunkCount(length: number, partSize: number): number {
   return Math.max(1, Math.ceil(length / partSize));
 }
 
+/** Length of REST chunk (or direct part) `index`: a whole part, except the last one. */
+export function chunkLength(index: number, length: number, partSize: number): number {
+  return index === chunkCount(length, partSize) - 1 ? length - index * partSize : partSize;
+}
+
 export function toSessionView(record: UploadSessionRecord): SessionView {
   return {
     uploadId: record.uploadId,
@@ -324,7 +329,7 @@ export class UploadSession {
     if (!Number.isSafeInteger(index) || index < 0 || index >= count) {
       throw new RequestInvalidError('index', index, `must be from 0 to ${count - 1}`);
     }
-    const expectedLength = index === count - 1 ? record.declaredLength - index * record.partSize : record.partSize;
+    const expectedLength = chunkLength(index, record.declaredLength, record.partSize);
     if (data.length !== expectedLength) {
       throw new RequestInvalidError('chunk', `${data.length} bytes`, `chunk ${index} must be exactly ${expectedLength} bytes`);
     }
@@ -385,7 +390,7 @@ export class UploadSession {
     const missing: number[] = [];
     for (let index = 0; index < count; index++) {
       const part = byNumber.get(index + 1);
-      const expected = index === count - 1 ? record.declaredLength - index * record.partSize : record.partSize;
+      const expected = chunkLength(index, record.declaredLength, record.partSize);
       if (!part || part.length !== expected) missing.push(index);
     }
     if (missing.length > 0) throw new ChunksMissingError(this.uploadId, missing);

@@ -9,7 +9,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { FastifyInstance } from 'fastify';
 
 import type { WorkerPool } from '../../actors/pool.js';
-import { chunkCount } from '../../actors/session.js';
+import { chunkCount, chunkLength } from '../../actors/session.js';
 import type { SessionRepository, UploadSessionRecord } from '../../storage/sessions.js';
 import type { Config } from '../common/config.js';
 import { ChunkTooLargeError, RequestInvalidError, StorageUnavailableError, UploadNotFoundError } from '../common/errors.js';
@@ -127,7 +127,7 @@ async function presignParts(config: Config, writer: S3Client, record: UploadSess
   const count = chunkCount(record.declaredLength, record.partSize);
   const parts = [];
   for (let index = 0; index < count; index++) {
-    const length = index === count - 1 ? record.declaredLength - index * record.partSize : record.partSize;
+    const length = chunkLength(index, record.declaredLength, record.partSize);
     const url = await getSignedUrl(
       writer,
       new UploadPartCommand({ Bucket: config.s3.stagingBucket, Key: record.stagingKey, UploadId: s3UploadId, PartNumber: index + 1, ContentLength: length }),

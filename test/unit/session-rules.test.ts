@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import { shardOf } from '../../actors/pool.js';
 import type { NewUpload } from '../../actors/protocol.js';
-import { chunkCount, sanitizeFilename, validateNewUpload } from '../../actors/session.js';
+import { chunkCount, chunkLength, sanitizeFilename, validateNewUpload } from '../../actors/session.js';
 import { backoffMs } from '../../actors/pipeline.js';
 import { ShoeboxError } from '../../nodes/common/errors.js';
 
@@ -76,4 +76,10 @@ describe('chunkCount', () => {
   it('rounds up', () => assert.equal(chunkCount(11, 5), 3));
   it('counts an exact fit', () => assert.equal(chunkCount(10, 5), 2));
   it('gives one chunk to a small upload', () => assert.equal(chunkCount(1, 5), 1));
+});
+
+describe('chunkLength', () => {
+  it('gives whole parts before the last', () => assert.equal(chunkLength(0, 11, 5), 5));
+  it('gives the remainder last', () => assert.equal(chunkLength(2, 11, 5), 1));
+  it('gives a whole part last on an exact fit', () => assert.equal(chunkLength(1, 10, 5), 5));
 });
