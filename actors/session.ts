@@ -463,7 +463,7 @@ export class UploadSession {
       log.warn({ event: 'upload_failed', uploadId: this.uploadId, mediaId: record.mediaId, code: error.code }, error.message);
       throw error;
     }
-    await media.markReceived(record.mediaId, record.declaredLength, sha256);
+    await media.markReceived(record.mediaId, record.declaredLength, sha256, config.processMedia ? config.nodeName : '');
     log.info({ event: 'upload_received', uploadId: this.uploadId, mediaId: record.mediaId, length: record.declaredLength, sha256 }, 'upload received');
     this.deps.onReceived(record.mediaId);
     return result;

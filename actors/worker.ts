@@ -105,7 +105,8 @@ const sessionDeps: SessionDeps = {
   media: mediaRepository,
   store,
   log,
-  onReceived: enqueueMedia,
+  // An ingest-only node leaves received items in the pending queue for processing nodes.
+  onReceived: config.processMedia ? enqueueMedia : () => undefined,
 };
 
 async function runSessionCommand(session: UploadSession, command: SessionCommand): Promise<unknown> {

@@ -85,6 +85,14 @@ const JSON_FIELDS = new Set<keyof MediaUpdate>(['exif', 'gps', 'variants']);
 
 const PIPELINE_QUEUE = 'pipeline';
 
+export interface PendingItem {
+  mediaId: string;
+  /** When it was queued or last claimed. */
+  since: Date;
+  /** Node processing it, or '' for none. */
+  owner: string;
+}
+
 function parseJson<T>(value: unknown, fallback: T): T {
   if (typeof value !== 'string' || value === '') return fallback;
   return JSON.parse(value) as T;
@@ -193,14 +201,14 @@ export class MediaRepository {
    * Marks an item received and queues it for the pipeline in one logged
    * batch, so a crash cannot leave a received item that no node picks up.
    */
-  async markReceived(mediaId: string, length: number, sha256: string): Promise<void> {
+  async markReceived(mediaId: string, length: number, sha256: string, owner: string): Promise<void> {
     const id = Uuid.fromString(mediaId);
     const now = new Date();
     await this.run('mark media received', () =>
       this.client.batch(
         [
           { query: 'UPDATE media SET status = ?, updated_at = ?, length = ?, sha256 = ? WHERE media_id = ?', params: ['received', now, length, sha256, id] },
-          { query: 'INSERT INTO pending_media (queue, media_id, since) VALUES (?, ?, ?)', params: [PIPELINE_QUEUE, id, now] },
+          { query: 'INSERT INTO pending_media (queue, media_id, since, owner) VALUES (?, ?, ?, ?)', params: [PIPELINE_QUEUE, id, now, owner] },
         ],
         { prepare: true, logged: true },
       ),
@@ -214,11 +222,41 @@ export class MediaRepository {
     );
   }
 
-  async listPending(): Promise<string[]> {
+  async listPending(): Promise<PendingItem[]> {
     const result = await this.run('list pending media', () =>
-      this.client.execute('SELECT media_id FROM pending_media WHERE queue = ?', [PIPELINE_QUEUE], { fetchSize: 10_000 }),
+      this.client.execute('SELECT media_id, since, owner FROM pending_media WHERE queue = ?', [PIPELINE_QUEUE], { fetchSize: 10_000 }),
     );
-    return result.rows.map((row) => row['media_id'].toString());
+    return result.rows.map((row) => ({
+      mediaId: row['media_id'].toString(),
+      since: row['since'] as Date,
+      owner: (row['owner'] as string | null) ?? '',
+    }));
+  }
+
+  /** Takes a pending item over from `expectedOwner`; false when another node claimed it first. */
+  async claim(item: PendingItem, owner: string): Promise<boolean> {
+    const result = await this.run('claim pending media', () =>
+      this.client.execute('UPDATE pending_media SET owner = ?, since = ? WHERE queue = ? AND media_id = ? IF owner = ?', [
+        owner,
+        new Date(),
+        PIPELINE_QUEUE,
+        Uuid.fromString(item.mediaId),
+        item.owner === '' ? null : item.owner,
+      ]),
+    );
+    if (result.wasApplied()) return true;
+    // A row queued before owners existed has owner null; '' and null both mean unowned.
+    if (item.owner !== '') return false;
+    const retry = await this.run('claim pending media', () =>
+      this.client.execute('UPDATE pending_media SET owner = ?, since = ? WHERE queue = ? AND media_id = ? IF owner = ?', [
+        owner,
+        new Date(),
+        PIPELINE_QUEUE,
+        Uuid.fromString(item.mediaId),
+        '',
+      ]),
+    );
+    return retry.wasApplied();
   }
 
   async audit(mediaId: string, event: string, detail: string): Promise<void> {

@@ -5,7 +5,7 @@
 // the defaults below.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
@@ -41,7 +41,11 @@ export interface Config {
   rootDir: string;
   /** Directory of all runtime state; default `<root>/.state`. */
   stateDir: string;
-  /** Name of this node in logs and session leases; default `ingest-<pid>`. */
+  /**
+   * Name of this node in logs and as the owner of the media it processes;
+   * default `<hostname>:<gRPC port>`, stable across restarts so a restarted
+   * node resumes its own pending items at once.
+   */
   nodeName: string;
   /** gRPC listen address, `host:port`; default `127.0.0.1:50051`. */
   grpcAddress: string;
@@ -82,6 +86,20 @@ export interface Config {
     /** Long-side sizes of the variants, in px. */
     variantSizes: number[];
   };
+  /**
+   * Whether this node runs the scan and variant pipeline (SHOEBOX_PROCESS_MEDIA,
+   * default true). An ingest-only node leaves received items in the pending
+   * queue for processing nodes, which poll it every `pendingPollMs`.
+   */
+  processMedia: boolean;
+  /** How often a processing node polls the pending queue, in ms; default 5000. */
+  pendingPollMs: number;
+  /**
+   * Age after which a processing node claims a pending item that another node
+   * owns, in ms; default 300000. The owner may have crashed, or be slow: a
+   * claim is an estimate either way, so keep it well above processing time.
+   */
+  pendingStaleMs: number;
   /** Worker threads for upload sessions and processing; default: available cores. */
   workers: number;
   /** Ceph admin access for operator tools and tests; '' when the stack was not started by deploy/ceph.sh. */
@@ -133,6 +151,14 @@ function int(env: Env, key: string, fallback: number, min: number, max = Number.
   return value;
 }
 
+function bool(env: Env, key: string, fallback: boolean): boolean {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigInvalidError(key, raw, 'must be true, false, 1 or 0');
+}
+
 function hostPort(key: string, value: string): { host: string; port: number } {
   const match = /^(.+):(\d{1,5})$/.exec(value);
   if (!match || Number(match[2]) > 65535) throw new ConfigInvalidError(key, value, 'must be host:port');
@@ -161,7 +187,7 @@ export function loadConfig(overrides: Env = {}): Config {
   return {
     rootDir,
     stateDir,
-    nodeName: str(env, 'SHOEBOX_NODE_NAME', `ingest-${process.pid}`),
+    nodeName: str(env, 'SHOEBOX_NODE_NAME', `${hostname()}:${grpcAddress.split(':').pop()}`),
     grpcAddress,
     httpHost: http.host,
     httpPort: http.port,
@@ -208,6 +234,9 @@ export function loadConfig(overrides: Env = {}): Config {
       keyring: str(env, 'SHOEBOX_CEPH_KEYRING', ''),
       ecPool: str(env, 'SHOEBOX_CEPH_EC_POOL', ''),
     },
+    processMedia: bool(env, 'SHOEBOX_PROCESS_MEDIA', true),
+    pendingPollMs: int(env, 'SHOEBOX_PENDING_POLL_MS', 5_000, 100, 3_600_000),
+    pendingStaleMs: int(env, 'SHOEBOX_PENDING_STALE_MS', 300_000, 1_000),
     workers: int(env, 'SHOEBOX_WORKERS', availableParallelism(), 1, 64),
     logLevel: str(env, 'SHOEBOX_LOG_LEVEL', 'info'),
     clientToken: str(env, 'SHOEBOX_TOKEN', ''),

@@ -51,10 +51,30 @@ const pool = new WorkerPool(config.workers, { SHOEBOX_NODE_NAME: config.nodeName
 const metrics = createMetrics(true, async () => (await pool.broadcast({ op: 'stats' })).reduce((sum, s) => sum + s.backlog, 0));
 await pool.start();
 
-// Pick up media items a previous run left between "received" and a final status.
-const pending = await media.listPending();
-for (const mediaId of pending) await pool.send(mediaId, { op: 'process', mediaId });
-if (pending.length > 0) log.info({ event: 'media_recovered', count: pending.length }, 'resumed processing of pending media');
+// Pick up media items that a previous run, or an ingest-only node, left
+// between "received" and a final status; then keep polling for more. This
+// node's own items go straight to the workers (which skip items already in
+// flight); unowned items, and items another node has owned for longer than
+// pendingStaleMs, are claimed first with a lightweight transaction.
+async function queuePending(): Promise<number> {
+  let queued = 0;
+  for (const item of await media.listPending()) {
+    const mine = item.owner === config.nodeName;
+    const claimable = item.owner === '' || Date.now() - item.since.getTime() > config.pendingStaleMs;
+    if (!mine && !(claimable && (await media.claim(item, config.nodeName)))) continue;
+    await pool.send(item.mediaId, { op: 'process', mediaId: item.mediaId });
+    queued++;
+  }
+  return queued;
+}
+let pendingPoll: NodeJS.Timeout | undefined;
+if (config.processMedia) {
+  const recovered = await queuePending();
+  if (recovered > 0) log.info({ event: 'media_recovered', count: recovered }, 'resumed processing of pending media');
+  pendingPoll = setInterval(() => {
+    queuePending().catch((error: unknown) => log.warn({ event: 'request_failed', err: messageOf(error) }, 'polling the pending queue failed'));
+  }, config.pendingPollMs);
+}
 
 
 const grpcServer = new Server({
@@ -79,6 +99,7 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info({ event: 'node_stopping', signal }, 'draining open streams');
+  clearInterval(pendingPoll);
   const drained = await new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), DRAIN_DEADLINE_MS);
     grpcServer.tryShutdown(() => {

@@ -83,4 +83,28 @@ describe('node lifecycle', () => {
     client.close();
     await node.stop();
   });
+
+  it('hands items from an ingest-only node to a processing node', async () => {
+    const ingestOnly = await startNode({ SHOEBOX_PROCESS_MEDIA: 'false' });
+    try {
+      const client = createClient(ingestOnly.grpcAddress, testToken);
+      let mediaId = '';
+      const outcome = uploadFile(client, corpusFile('photos/rocket.jpg'), { onSession: (_, id) => (mediaId = id) });
+      // Nothing processes the item until a processing node appears.
+      for (let i = 0; i < 100 && !mediaId; i++) await sleep(20);
+      await sleep(1_500);
+      assert.equal((await backends.media.get(mediaId))?.status, 'received');
+
+      const processor = await startNode({ SHOEBOX_PENDING_POLL_MS: '300' });
+      try {
+        const result = await outcome;
+        assert.equal(result.status, 'ready', result.reason);
+      } finally {
+        await processor.stop();
+      }
+      client.close();
+    } finally {
+      await ingestOnly.stop();
+    }
+  });
 });
