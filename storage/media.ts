@@ -233,30 +233,24 @@ export class MediaRepository {
     }));
   }
 
-  /** Takes a pending item over from `expectedOwner`; false when another node claimed it first. */
+  /** Takes a pending item over from its current owner; false when another node claimed it first. */
   async claim(item: PendingItem, owner: string): Promise<boolean> {
+    if (await this.claimFrom(item.mediaId, item.owner, owner)) return true;
+    // '' and null both mean unowned (rows queued before owners existed hold null).
+    return item.owner === '' && (await this.claimFrom(item.mediaId, null, owner));
+  }
+
+  private async claimFrom(mediaId: string, expected: string | null, owner: string): Promise<boolean> {
     const result = await this.run('claim pending media', () =>
       this.client.execute('UPDATE pending_media SET owner = ?, since = ? WHERE queue = ? AND media_id = ? IF owner = ?', [
         owner,
         new Date(),
         PIPELINE_QUEUE,
-        Uuid.fromString(item.mediaId),
-        item.owner === '' ? null : item.owner,
+        Uuid.fromString(mediaId),
+        expected,
       ]),
     );
-    if (result.wasApplied()) return true;
-    // A row queued before owners existed has owner null; '' and null both mean unowned.
-    if (item.owner !== '') return false;
-    const retry = await this.run('claim pending media', () =>
-      this.client.execute('UPDATE pending_media SET owner = ?, since = ? WHERE queue = ? AND media_id = ? IF owner = ?', [
-        owner,
-        new Date(),
-        PIPELINE_QUEUE,
-        Uuid.fromString(item.mediaId),
-        '',
-      ]),
-    );
-    return retry.wasApplied();
+    return result.wasApplied();
   }
 
   async audit(mediaId: string, event: string, detail: string): Promise<void> {
