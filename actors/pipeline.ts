@@ -151,9 +151,9 @@ export class Pipeline {
         errorCode: '',
         reason: '',
       });
+      this.recordFinal(item, 'ready');
       await store.deleteObject(config.s3.stagingBucket, stagingKey);
       await media.dequeue(mediaId);
-      this.recordFinal(item, 'ready');
       log.info({ event: 'media_ready', mediaId, variants: variants.length }, 'media ready');
     } catch (error) {
       // Content errors (not an image, corrupt, too large) are final; storage
@@ -170,9 +170,9 @@ export class Pipeline {
   async fail(item: MediaRecord, error: ShoeboxError): Promise<void> {
     const { config, media, store, log } = this.deps;
     await media.setStatus(item.mediaId, 'failed', { errorCode: error.code, reason: error.message });
+    this.recordFinal(item, 'failed');
     await store.deleteObject(config.s3.stagingBucket, objectKeys.staging(item.uploadId));
     await media.dequeue(item.mediaId);
-    this.recordFinal(item, 'failed');
     log.warn({ event: 'media_failed', mediaId: item.mediaId, code: error.code }, error.message);
   }
 
@@ -182,9 +182,9 @@ export class Pipeline {
     await store.copyObject(config.s3.stagingBucket, stagingKey, config.s3.quarantineBucket, objectKeys.quarantine(item.mediaId));
     const error = new MalwareDetectedError(signature);
     await media.setStatus(item.mediaId, 'quarantined', { signature, errorCode: error.code, reason: error.message });
+    this.recordFinal(item, 'quarantined');
     await store.deleteObject(config.s3.stagingBucket, stagingKey);
     await media.dequeue(item.mediaId);
-    this.recordFinal(item, 'quarantined');
     log.warn({ event: 'media_quarantined', mediaId: item.mediaId, signature }, 'media quarantined');
   }
 

@@ -120,7 +120,7 @@ const DEFAULTS: Record<Scenario, { transports: TransportName[]; concurrency: num
   ingest: { transports: ['grpc', 'raw-multipart'], concurrency: [1, 4, 16, 64], count: 200, durationMs: 30_000, inputs: ['random:16MiB'] },
   e2e: { transports: ['grpc'], concurrency: [1], count: 100_000, durationMs: 60_000, inputs: ['corpus@2560x1600'] },
   flaky: { transports: ['grpc'], concurrency: [4], count: 40, durationMs: 120_000, inputs: ['corpus'] },
-  peers: { transports: ['raw-put', 'raw-multipart', 'tus-node', 'tusd', 'grpc'], concurrency: [16], count: 200, durationMs: 30_000, inputs: ['random:16MiB'] },
+  peers: { transports: ['raw-put', 'raw-multipart', 'tus-node', 'tusd', 'grpc', 'shoebox-tus'], concurrency: [16], count: 200, durationMs: 30_000, inputs: ['random:16MiB'] },
 };
 
 /** Parses argv (without node and the script). Throws with a message naming the bad option. */

@@ -44,13 +44,21 @@ export interface TusUploadOutcome {
  * the ones tus 1.0.0 prescribes (201 for creation, 204 for PATCH), or when the
  * server's Upload-Offset differs from the bytes sent.
  */
-export async function tusUpload(endpoint: string, agent: Agent, bytes: Uint8Array, chunkSize: number, filename: string, progress: { sent: number }): Promise<TusUploadOutcome> {
+export async function tusUpload(
+  endpoint: string,
+  agent: Agent,
+  bytes: Uint8Array,
+  chunkSize: number,
+  filename: string,
+  progress: { sent: number },
+  extraHeaders: Record<string, string> = {},
+): Promise<TusUploadOutcome> {
   assertLoopback('tus endpoint', endpoint);
   const metadata = `filename ${Buffer.from(filename).toString('base64')}`;
   const created = await send(
     new URL(endpoint),
     'POST',
-    { 'Tus-Resumable': TUS_VERSION, 'Upload-Length': String(bytes.length), 'Upload-Metadata': metadata, 'Content-Length': '0' },
+    { ...extraHeaders, 'Tus-Resumable': TUS_VERSION, 'Upload-Length': String(bytes.length), 'Upload-Metadata': metadata, 'Content-Length': '0' },
     agent,
   );
   // tus 1.0.0, creation extension: the server MUST respond 201 Created with the upload URL in Location.
@@ -66,6 +74,7 @@ export async function tusUpload(endpoint: string, agent: Agent, bytes: Uint8Arra
       location,
       'PATCH',
       {
+        ...extraHeaders,
         'Tus-Resumable': TUS_VERSION,
         'Upload-Offset': String(offset),
         'Content-Type': 'application/offset+octet-stream',

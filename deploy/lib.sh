@@ -98,10 +98,18 @@ wait_for() {
 }
 
 # env_set KEY VALUE: record a setting for Shoebox in $SHOEBOX_STATE_DIR/stack.env.
+# Components start in parallel, so writers take a lock and each uses its own
+# temporary file.
 env_set() {
   local file=$SHOEBOX_STATE_DIR/stack.env key=$1 value=$2
   touch "$file"
-  (grep -v "^$key=" "$file" || true) >"$file.tmp"
-  printf '%s=%s\n' "$key" "$value" >>"$file.tmp"
-  mv "$file.tmp" "$file"
+  (
+    flock 9
+    local tmp
+    tmp=$(mktemp "$file.XXXXXX")
+    (grep -v "^$key=" "$file" || true) >"$tmp"
+    printf '%s=%s\n' "$key" "$value" >>"$tmp"
+    chmod 600 "$tmp"
+    mv "$tmp" "$file"
+  ) 9>"$file.lock"
 }

@@ -103,6 +103,16 @@ function targetsFor(context: ScenarioContext, phases: PhaseResult[], ratios: Rat
     measured: at16 ? `${at16.throughputRatio.toFixed(2)}x` : 'grpc and raw-multipart were not both run at concurrency 16',
     met: at16 ? at16.throughputRatio >= 0.9 : null,
   });
+  const tus = ratios.find((r) => r.transport === 'shoebox-tus' && r.concurrency === 16 && r.baseline === 'raw-multipart');
+  if (tus) {
+    const peers = ratios.filter((r) => (r.transport === 'tus-node' || r.transport === 'tusd') && r.concurrency === 16 && r.baseline === 'raw-multipart');
+    const ahead = peers.length === 2 && peers.every((peer) => tus.throughputRatio > peer.throughputRatio);
+    targets.push({
+      target: 'Shoebox tus at 16 concurrent >= 0.85x raw RGW multipart, and ahead of tus-node and tusd',
+      measured: `${tus.throughputRatio.toFixed(2)}x; ${peers.map((p) => `${p.transport} ${p.throughputRatio.toFixed(2)}x`).join(', ') || 'no tus peers run'}`,
+      met: peers.length === 2 ? tus.throughputRatio >= 0.85 && ahead : null,
+    });
+  }
   if (context.options.rssEvery > 0) {
     const growth = rssGrowth(phases, 1000);
     const reached = growth && growth.toUploads >= 10_000;

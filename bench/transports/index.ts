@@ -2,6 +2,7 @@
 
 import { GrpcTransport } from './grpc.js';
 import { RawS3Transport } from './s3.js';
+import { ShoeboxTusTransport } from './shoebox-tus.js';
 import { TusTransport } from './tus.js';
 import type { Transport, TransportContext, TransportName } from './types.js';
 
@@ -12,6 +13,7 @@ type Factory = (context: TransportContext, log: (line: string) => void) => Promi
 
 const FACTORIES: Record<TransportName, Factory> = {
   grpc: (context) => GrpcTransport.start(context),
+  'shoebox-tus': (context) => ShoeboxTusTransport.start(context),
   'raw-put': (context) => RawS3Transport.start(context, 'put'),
   'raw-multipart': (context) => RawS3Transport.start(context, 'multipart'),
   'tus-node': (context, log) => TusTransport.start(context, 'tus-node', log),

@@ -107,11 +107,11 @@ describe('bench smoke', { timeout: 240_000 }, () => {
     assert.ok(phase.retries >= proxy.resets, 'every reset made the client resume');
   });
 
-  it('peers: raw RGW, tus-node, tusd and grpc', async (t) => {
+  it('peers: raw RGW, tus-node, tusd, grpc and Shoebox tus', async (t) => {
     const tusdBuilt = existsSync(join(config.stateDir, 'bench', 'tools', `tusd-${TUSD_VERSION}`, 'tusd'));
     // Building tusd takes about 2 minutes, longer than this test may run.
     if (!tusdBuilt) t.diagnostic(`tusd ${TUSD_VERSION} is not built yet, so this run leaves it out; any bench peers run builds it`);
-    const transports = ['raw-multipart', 'tus-node', ...(tusdBuilt ? ['tusd'] : []), 'grpc'];
+    const transports = ['raw-multipart', 'tus-node', ...(tusdBuilt ? ['tusd'] : []), 'grpc', 'shoebox-tus'];
     const result = await bench('peers', ['peers', '--transports', transports.join(','), '--concurrency', '2', '--count', '2', '--input', 'random:6MiB', '--distinct', '1']);
     const phases = result['phases'] as Phase[];
     assert.deepEqual(phases.map((p) => p.transport), transports);

@@ -7,6 +7,7 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { freePort } from '../../bench/net.js';
 import { loadConfig, type Config } from '../../nodes/common/config.js';
 import { createClient } from '../../nodes/client/upload.js';
 import { createCassandraClient, migrate, type CassandraClient } from '../../storage/cassandra.js';
@@ -44,7 +45,10 @@ export function authedFetch(url: string, init: RequestInit = {}): Promise<Respon
   return fetch(url, { ...init, headers: { ...authHeaders, ...(init.headers as Record<string, string> | undefined) } });
 }
 
-let nextPort = 51_000 + (process.pid % 500) * 4;
+/** Two loopback ports the OS reports free, for a node that a test restarts on the same ports. */
+export async function freePorts(): Promise<{ grpc: number; http: number }> {
+  return { grpc: await freePort(), http: await freePort() };
+}
 
 export interface RunningNode {
   name: string;
@@ -76,8 +80,7 @@ async function waitForHealth(httpBase: string, child: ChildProcess, logFile: str
 
 /** Starts an ingest node on fresh loopback ports; `env` overrides its config. */
 export async function startNode(env: Record<string, string> = {}, ports?: { grpc: number; http: number }): Promise<RunningNode> {
-  const grpcPort = ports?.grpc ?? nextPort++;
-  const httpPort = ports?.http ?? nextPort++;
+  const { grpc: grpcPort, http: httpPort } = ports ?? (await freePorts());
   const name = `test-${grpcPort}`;
   const logDir = join(config.stateDir, 'test-logs');
   mkdirSync(logDir, { recursive: true });

@@ -12,7 +12,7 @@ import { crc32c } from '@node-rs/crc32';
 import { createClient, uploadFile, waitForFinal } from '../../nodes/client/upload.js';
 import { MediaStatus, type UploadResponse } from '../../proto/gen/shoebox/v1/upload.js';
 import { corpusFile } from '../corpus.js';
-import { connectBackends, sha256, startNode, testToken, type Backends } from './harness.js';
+import { connectBackends, freePorts, sha256, startNode, testToken, type Backends } from './harness.js';
 
 describe('node lifecycle', () => {
   let backends: Backends;
@@ -53,7 +53,7 @@ describe('node lifecycle', () => {
   });
 
   it('resumes processing after SIGKILL', async () => {
-    const ports = { grpc: 53_400 + (process.pid % 300), http: 53_800 + (process.pid % 300) };
+    const ports = await freePorts();
     let node = await startNode({}, ports);
     let mediaId = '';
     let killedDuring = '';

@@ -9,17 +9,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, uploadFile } from '../../nodes/client/upload.js';
 import { objectKeys } from '../../storage/s3.js';
 import { corpusFile } from '../corpus.js';
-import { config, connectBackends, sha256, startNode, testToken, type Backends, type RunningNode } from './harness.js';
+import { config, connectBackends, freePorts, sha256, startNode, testToken, type Backends, type RunningNode } from './harness.js';
 
 const PART_SIZE = 5 * 1024 * 1024;
 
 describe('ingest node killed mid-upload', () => {
   let backends: Backends;
   let node: RunningNode;
-  const ports = { grpc: 52_400 + (process.pid % 300), http: 52_800 + (process.pid % 300) };
+  let ports: { grpc: number; http: number };
   const env = { SHOEBOX_PART_SIZE: String(PART_SIZE) };
 
   before(async () => {
+    ports = await freePorts();
     backends = await connectBackends();
     node = await startNode(env, ports);
   });

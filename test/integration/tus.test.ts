@@ -13,7 +13,7 @@ import { waitForFinal } from '../../nodes/client/upload.js';
 import { MediaStatus } from '../../proto/gen/shoebox/v1/upload.js';
 import { objectKeys } from '../../storage/s3.js';
 import { corpusFile } from '../corpus.js';
-import { authHeaders, config, connectBackends, sha256, startNode, testToken, type Backends, type RunningNode } from './harness.js';
+import { authHeaders, config, connectBackends, freePorts, sha256, startNode, testToken, type Backends, type RunningNode } from './harness.js';
 
 const TUS = { 'tus-resumable': '1.0.0', ...authHeaders };
 const OCTETS = { 'content-type': 'application/offset+octet-stream' };
@@ -281,7 +281,7 @@ describe('tus 1.0.0', () => {
 
   describe('resumption', () => {
     it('resumes after the gateway is killed', async () => {
-      const ports = { grpc: 54_400 + (process.pid % 300), http: 54_800 + (process.pid % 300) };
+      const ports = await freePorts();
       let node = await startNode({}, ports);
       const file = await readFile(corpusFile('photos/honeywave-5k.jpg'));
       const { url, mediaId } = await createUpload(node, file.length);
