@@ -1,8 +1,9 @@
 // The upload session: one instance per upload id, owned by one session actor
 // in one worker thread. Three ways in, one state:
 //   stream  (gRPC, tus) - sequential chunks, buffered into parts of `partSize`
-//                         bytes; tus persists the bytes after the last full
-//                         part as a tail object at the end of every PATCH
+//                         bytes; at the end of every PATCH, tus persists the
+//                         bytes it added after the last full part as a tail
+//                         segment object
 //   chunks  (REST)      - random-access chunks, one chunk per part
 //   direct  (presigned) - the client PUTs the staging object to RGW itself
 // Every part is written to the staging multipart upload before the offset
@@ -227,13 +228,7 @@ export class UploadSession {
       this.resetBuffer(this.persistedTail, this.durableHash);
       return record;
     }
-    let tail: Buffer | undefined;
-    if (record.tailLength > 0) {
-      tail = await this.deps.store.getObjectBytes(this.deps.config.s3.stagingBucket, objectKeys.tail(this.uploadId));
-      if (tail?.length !== record.tailLength) {
-        throw new UploadConflictError(this.uploadId, record.offset);
-      }
-    }
+    const tail = record.tailLength > 0 ? await this.loadTail(record) : undefined;
     // This instance never saw the earlier bytes, so the SHA-256 is computed
     // from the assembled object at the end instead.
     this.resetBuffer(tail, record.offset === 0 ? createHash('sha256') : undefined);
@@ -271,7 +266,15 @@ export class UploadSession {
     const record = this.requireRecord();
     if (record.completed || this.bufferedLength === record.tailLength) return toSessionView(record);
     const tail = Buffer.concat(this.buffered, this.bufferedLength);
-    await store.putObject(config.s3.stagingBucket, objectKeys.tail(this.uploadId), tail, 'application/octet-stream');
+    // Only the bytes added since the last checkpoint are written, as a new
+    // segment, so each byte is stored once however many PATCHes a part takes.
+    const segmentStart = this.partsOffset + record.tailLength;
+    await store.putObject(
+      config.s3.stagingBucket,
+      objectKeys.tailSegment(this.uploadId, segmentStart),
+      tail.subarray(record.tailLength),
+      'application/octet-stream',
+    );
     const newOffset = this.partsOffset + tail.length;
     if (!(await sessions.checkpointTail(record, record.offset, newOffset, tail.length))) {
       this.record = undefined;
@@ -317,7 +320,7 @@ export class UploadSession {
     }
     const sha256 = this.hash ? this.hash.digest('hex') : await this.hashStagingObject(record);
     this.hash = undefined;
-    if (record.tailLength > 0 || this.persistedTail) await store.deleteObject(config.s3.stagingBucket, objectKeys.tail(this.uploadId));
+    await this.deleteTailSegments();
     return this.accept(record, sha256);
   }
 
@@ -437,7 +440,7 @@ export class UploadSession {
     const { config, sessions, media, store, log } = this.deps;
     const record = await this.load(tenant, { allowCompleted: true });
     if (record.s3UploadId) await store.abortMultipartUpload(config.s3.stagingBucket, record.stagingKey, record.s3UploadId);
-    await store.deleteObject(config.s3.stagingBucket, objectKeys.tail(this.uploadId));
+    await this.deleteTailSegments();
     if (!record.completed || record.concat === 'partial') await store.deleteObject(config.s3.stagingBucket, record.stagingKey);
     const item = await media.get(record.mediaId);
     if (item && (item.status === 'receiving' || item.status === 'failed')) await media.delete(item, 'upload terminated by the client');
@@ -493,13 +496,47 @@ export class UploadSession {
       if (error instanceof UploadConflictError) this.record = undefined;
       throw error;
     }
+    const hadTail = record.tailLength > 0 || this.persistedTail !== undefined;
     record.offset = newOffset;
     record.tailLength = 0;
     this.persistedTail = undefined;
+    // The part now holds the tail's bytes; its segments are no longer read.
+    if (hadTail) await this.deleteTailSegments();
     this.buffered = [];
     this.bufferedLength = 0;
     this.durableHash = this.hash?.copy();
     log.debug({ event: 'part_stored', uploadId: this.uploadId, partNumber, offset: newOffset }, 'part stored');
+  }
+
+  /**
+   * Reads the persisted tail: the segments that start inside
+   * [partsOffset, offset), in order. Segments outside it are leftovers (of a
+   * checkpoint that lost its race, or already inside a part) and are ignored.
+   */
+  private async loadTail(record: UploadSessionRecord): Promise<Buffer> {
+    const { config, store } = this.deps;
+    const partsOffset = record.offset - record.tailLength;
+    const prefix = objectKeys.tailPrefix(this.uploadId);
+    const pieces: Buffer[] = [];
+    let next = partsOffset;
+    for (const key of await store.listKeys(config.s3.stagingBucket, prefix)) {
+      const start = Number(key.slice(prefix.length));
+      if (start !== next || start >= record.offset) continue;
+      const bytes = await store.getObjectBytes(config.s3.stagingBucket, key);
+      if (!bytes) break;
+      pieces.push(bytes);
+      next += bytes.length;
+    }
+    const tail = Buffer.concat(pieces);
+    if (tail.length !== record.tailLength) throw new UploadConflictError(this.uploadId, record.offset);
+    return tail;
+  }
+
+  private async deleteTailSegments(): Promise<void> {
+    const { config, store } = this.deps;
+    for (const key of await store.listKeys(config.s3.stagingBucket, objectKeys.tailPrefix(this.uploadId))) {
+      await store.deleteObject(config.s3.stagingBucket, key);
+    }
   }
 
   /** Sets the buffer to the persisted tail (or nothing) and the hash to the durable state. */

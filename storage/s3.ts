@@ -16,6 +16,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   ListPartsCommand,
   NoSuchKey,
   NotFound,
@@ -34,8 +35,10 @@ import { StorageUnavailableError } from '../nodes/common/errors.js';
 /** Object keys. Client-supplied names never appear in a key. */
 export const objectKeys = {
   staging: (uploadId: string) => `uploads/${uploadId}`,
-  /** Bytes of a tus upload after its last full part, persisted between PATCH requests. */
-  tail: (uploadId: string) => `tails/${uploadId}`,
+  /** Prefix of the tail segments of a tus upload: its bytes after the last full part. */
+  tailPrefix: (uploadId: string) => `tails/${uploadId}/`,
+  /** One tail segment, named by the upload offset of its first byte (zero-padded, so keys sort by offset). */
+  tailSegment: (uploadId: string, start: number) => `tails/${uploadId}/${String(start).padStart(12, '0')}`,
   original: (mediaId: string) => `originals/${mediaId}`,
   variant: (mediaId: string, variant: string) => `variants/${mediaId}/${variant}`,
   quarantine: (mediaId: string) => `quarantine/${mediaId}`,
@@ -138,6 +141,21 @@ export class ObjectStore {
       if (error instanceof S3ServiceException && error.name === 'NoSuchUpload') return;
       throw new StorageUnavailableError(`AbortMultipartUpload ${bucket}/${key}`, error);
     }
+  }
+
+  /** Keys under a prefix, in key order (at most 10,000). */
+  async listKeys(bucket: string, prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const out = await call(`ListObjectsV2 ${bucket}/${prefix}`, () =>
+        this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })),
+      );
+      for (const item of out.Contents ?? []) if (item.Key) keys.push(item.Key);
+      if (!out.IsTruncated) break;
+      token = out.NextContinuationToken;
+    }
+    return keys.sort();
   }
 
   /** Parts uploaded so far to a multipart upload, in part-number order. */
