@@ -38,9 +38,11 @@ describe('concurrent uploads', () => {
   it('counts them in /metrics, workers included', async () => {
     const text = await (await fetch(`${node.httpBase}/metrics`)).text();
     const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
-    assert.equal(value(/^shoebox_media_finished_total\{status="ready"\} (\d+)$/m), 20, 'pipeline results summed over the workers');
+    // At least ours: a node also finishes pending items that earlier nodes of
+    // the same name left behind on the shared stack.
+    assert.ok(value(/^shoebox_media_finished_total\{status="ready"\} (\d+)$/m) >= 20, 'pipeline results summed over the workers');
     assert.equal(value(/^shoebox_uploads_finished_total\{api="grpc",result="received"\} (\d+)$/m), 20);
-    assert.equal(value(/^shoebox_processing_seconds_count\{status="ready"\} (\d+)$/m), 20);
+    assert.ok(value(/^shoebox_processing_seconds_count\{status="ready"\} (\d+)$/m) >= 20);
     assert.ok(value(/^shoebox_chunk_ack_seconds_count\{api="grpc"\} (\d+)$/m) >= 20);
     // Workers drop an item from the backlog after its staging cleanup, just
     // after clients see it ready, so give them a moment.
