@@ -245,8 +245,10 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
       const newLength = parseDecimalHeader('Upload-Length', request.headers['upload-length']);
       const checksum = parseUploadChecksum(headerOf(request, 'upload-checksum'));
 
+      let expiresAt = '';
       const stored = await withLock(uploadId, async () => {
         let session = await pool.send(uploadId, { op: 'sync', uploadId, tenant: request.tenant });
+        expiresAt = session.expiresAt;
         if (session.concat === 'final') {
           const forbidden = new RequestInvalidError('upload', uploadId, 'a final upload cannot be patched');
           forbidden.details['httpStatus'] = 403;
@@ -258,9 +260,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
         if (newLength !== undefined) session = await pool.send(uploadId, { op: 'declareLength', uploadId, length: newLength });
         return writeBody(request, session, offset, checksum);
       });
-      void reply.status(204).header('Upload-Offset', String(stored));
-      const record = await sessions.get(uploadId);
-      if (record) void reply.header('Upload-Expires', record.expiresAt.toUTCString());
+      void reply.status(204).header('Upload-Offset', String(stored)).header('Upload-Expires', new Date(expiresAt).toUTCString());
       return reply.send();
     });
 
