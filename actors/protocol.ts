@@ -73,7 +73,7 @@ export type SessionCommand =
 export type WorkerCommand = SessionCommand | { op: 'process'; mediaId: string } | { op: 'stats' } | { op: 'metrics' };
 
 export interface WorkerStats {
-  sessions: number;
+  /** Media items this worker has received or recovered and not yet finished. */
   backlog: number;
 }
 

@@ -36,7 +36,7 @@ const pipeline = new Pipeline({ config, media: mediaRepository, store, log, metr
 
 /** Time a session actor may sit idle before it stops; buffered bytes are not durable anyway. */
 const SESSION_IDLE_MS = 15 * 60_000;
-/** Longest a session command may take: one part upload plus its Cassandra writes. */
+/** Maximum time of one session command: one part upload plus its Cassandra writes. */
 const SESSION_COMMAND_TIMEOUT_MS = 180_000;
 const MAX_PROCESS_ATTEMPTS = 4;
 
@@ -188,7 +188,7 @@ async function handle(command: WorkerRequest['command']): Promise<unknown> {
     case 'metrics':
       return pipelineMetrics.registry.getMetricsAsJSON();
     case 'stats': {
-      const stats: WorkerStats = { sessions: 0, backlog: inFlight.size };
+      const stats: WorkerStats = { backlog: inFlight.size };
       return stats;
     }
     default: {

@@ -11,7 +11,6 @@ import { InterceptingCall, Metadata, credentials, status as GrpcStatus, type Int
 import { crc32c } from '@node-rs/crc32';
 
 import {
-  MediaStatus as ProtoStatus,
   UploadServiceClient,
   type Media,
   type UploadRequest,
@@ -250,6 +249,3 @@ export async function uploadFile(client: UploadServiceClient, path: string, opti
   });
 }
 
-export function isReady(media: Media): boolean {
-  return media.status === ProtoStatus.MEDIA_STATUS_READY;
-}

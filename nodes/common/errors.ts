@@ -1,7 +1,7 @@
 // The error catalog: every error Shoebox reports to a client or records on a
-// media item. Each entry has a stable code, an HTTP status and a gRPC status;
-// the HTTP and gRPC edges map errors through `httpStatusOf` and `grpcStatusOf`
-// and nowhere else.
+// media item. Each entry has a stable code, an HTTP status and a gRPC status.
+// The edges map errors only through ShoeboxError's httpStatus and grpcStatus
+// (fromHttpError on HTTP, toGrpcError on gRPC).
 
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
@@ -52,7 +52,7 @@ export function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(ERROR_CATALOG, value);
 }
 
-/** Base of every Shoebox error. `details` holds the values named in the message. */
+/** Base of every Shoebox error. `details` contains the values named in the message. */
 export class ShoeboxError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown>;

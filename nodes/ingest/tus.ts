@@ -1,6 +1,6 @@
 // tus 1.0.0 resumable uploads at /files/, on the same session actors as gRPC.
 //
-// Implemented here rather than with @tus/server: its DataStore sees neither
+// Implemented here rather than with @tus/server: its DataStore receives neither
 // the Upload-Checksum header nor the Upload-Concat list, so the checksum and
 // concatenation extensions could not be built on it, and its PATCH handler
 // reports an offset the store returns mid-part while S3 parts must be at
@@ -73,9 +73,9 @@ export function parseDecimalHeader(name: string, value: string | string[] | unde
 }
 
 /**
- * Parses Upload-Metadata (tus 1.0.0, creation): comma-separated pairs of a
- * key and a Base64 value; keys unique, non-empty, without spaces or commas;
- * an empty value may leave out the space.
+ * Parses Upload-Metadata (tus 1.0.0, creation): comma-separated pairs of a key
+ * and a Base64 value. Keys are unique, non-empty, without spaces or commas, and
+ * a pair with an empty value may leave out the space.
  */
 export function parseUploadMetadata(header: string | undefined): Record<string, string> {
   const metadata: Record<string, string> = {};
@@ -304,6 +304,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
     let pendingLength = 0;
     const hash = checksum ? createHash(checksum.algorithm) : undefined;
     const held: Buffer[] = [];
+    let heldLength = 0;
     let overLimit = false;
     let aborted = false;
 
@@ -316,7 +317,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
     try {
       for await (const piece of body) {
         let bytes = piece as Buffer;
-        const room = limit - (position + pendingLength + held.reduce((sum, b) => sum + b.length, 0));
+        const room = limit - (position + pendingLength + heldLength);
         if (bytes.length > room) {
           // tus 1.0.0: nothing past Upload-Length (or the maximum size) is stored.
           bytes = bytes.subarray(0, Math.max(0, room));
@@ -326,6 +327,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
           // With a checksum, nothing is stored until the whole body is verified.
           hash.update(bytes);
           held.push(bytes);
+          heldLength += bytes.length;
         } else {
           pending.push(bytes);
           pendingLength += bytes.length;
@@ -349,7 +351,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
         throw new ChecksumMismatchError(uploadId, checksum.digest.toString('base64'), actual.toString('base64'));
       }
       pending = held;
-      pendingLength = held.reduce((sum, b) => sum + b.length, 0);
+      pendingLength = heldLength;
     }
     for (let start = 0, all = Buffer.concat(pending, pendingLength); start < all.length; start += PIECE_BYTES) {
       await send(all.subarray(start, start + PIECE_BYTES));
