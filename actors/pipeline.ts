@@ -26,7 +26,7 @@ export interface PipelineDeps {
 
 export type ScanVerdict = { clean: true } | { clean: false; signature: string };
 
-/** Scans a stream with clamd over TCP (INSTREAM). Fails closed: anything but a clear answer throws. */
+/** Scans a stream with clamd over TCP (INSTREAM). Fails closed: anything but a clear verdict throws. */
 export class Scanner {
   private clam: Promise<NodeClam> | undefined;
 
@@ -58,7 +58,7 @@ export class Scanner {
     }
     const result = await clam.scanStream(stream as never);
     // clamscan resolves with isInfected null for an empty stream, a timeout or
-    // an answer it could not parse: none of those is "clean".
+    // a response it could not parse. None of those is "clean".
     if (result.isInfected === false) return { clean: true };
     if (result.isInfected === true) return { clean: false, signature: result.viruses.join(', ') || 'unknown signature' };
     throw new Error(`clamd gave no verdict (${String((result as { resultString?: string }).resultString ?? 'no answer').trim()})`);
@@ -199,7 +199,7 @@ export class Pipeline {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         onTimeout();
-        reject(new Error(`clamd did not answer within ${ms} ms`));
+        reject(new Error(`clamd scan timed out after ${ms} ms`));
       }, ms);
     });
     try {

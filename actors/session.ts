@@ -500,7 +500,7 @@ export class UploadSession {
     record.offset = newOffset;
     record.tailLength = 0;
     this.persistedTail = undefined;
-    // The part now holds the tail's bytes; its segments are no longer read.
+    // The part now contains the tail's bytes, so its segments are no longer read.
     if (hadTail) await this.deleteTailSegments();
     this.buffered = [];
     this.bufferedLength = 0;

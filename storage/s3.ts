@@ -71,7 +71,7 @@ export function createS3Client(
     // RGW serves buckets by path, not by virtual host.
     forcePathStyle: true,
     // With the SDK default, streamed bodies go out aws-chunked, and RGW 16
-    // answers 411 MissingContentLength.
+    // responds with 411 MissingContentLength.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,

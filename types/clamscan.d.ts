@@ -4,7 +4,7 @@ declare module 'clamscan' {
 
   export interface ScanResult {
     file: string | null;
-    /** null when clamd gave no verdict: an empty stream, a timeout or an unparsable answer. */
+    /** null when clamd gave no verdict: an empty stream, a timeout or an unparsable response. */
     isInfected: boolean | null;
     viruses: string[];
     resultString?: string;

@@ -29,8 +29,8 @@ const config = loadConfig();
 const log = createLogger(config.logLevel, { node: config.nodeName });
 
 process.on('unhandledRejection', (error) => {
-  // Start-up failures (Cassandra or RGW down, bad schema) end here: say what
-  // failed in one line and exit, instead of a stack dump.
+  // Start-up failures (Cassandra or RGW down, bad schema) end here. Log what
+  // failed in one line and exit, instead of printing a stack dump.
   log.fatal({ event: 'node_stopped', err: error }, `ingest node failed: ${messageOf(error)}`);
   process.exit(1);
 });
@@ -52,10 +52,10 @@ const metrics = createMetrics(true, async () => (await pool.broadcast({ op: 'sta
 await pool.start();
 
 // Pick up media items that a previous run, or an ingest-only node, left
-// between "received" and a final status; then keep polling for more. This
-// node's own items go straight to the workers (which skip items already in
-// flight); unowned items, and items another node has owned for longer than
-// pendingStaleMs, are claimed first with a lightweight transaction.
+// between "received" and a final status, then keep polling for more. This
+// node's own items go straight to the workers, which skip items already in
+// flight. Unowned items, and items another node has owned for longer than
+// pendingStaleMs, are first claimed with a lightweight transaction.
 async function queuePending(): Promise<number> {
   let queued = 0;
   for (const item of await media.listPending()) {

@@ -344,7 +344,8 @@ describe('tus 1.0.0', () => {
       await sleep(100);
       const url = first.upload.url!;
       const resumedFrom = await offsetOf(a, new URL(url, a.httpBase).pathname);
-      assert.ok(resumedFrom >= 512 * 1024 && resumedFrom < file.length, `offset ${resumedFrom}`);
+      assert.ok(resumedFrom >= 512 * 1024, `resumed from ${resumedFrom}, expected at least 512 KiB`);
+      assert.ok(resumedFrom < file.length, `resumed from ${resumedFrom}, expected less than ${file.length}`);
       const second = upload(file, { uploadUrl: url, chunkSize: 256 * 1024 });
       await second.done;
       const mediaId = await mediaIdOf(url);

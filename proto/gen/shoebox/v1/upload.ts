@@ -1892,7 +1892,7 @@ export const UploadServiceService = {
    * resume (an existing session); every later message is a chunk. Right after
    * the first message the server sends initial metadata with
    * "shoebox-upload-id", "shoebox-media-id" and "shoebox-offset", so a client
-   * whose connection drops knows which session to resume.
+   * whose connection drops can resume the right session.
    */
   upload: {
     path: "/shoebox.v1.UploadService/Upload" as const,
@@ -1945,7 +1945,7 @@ export interface UploadServiceServer extends UntypedServiceImplementation {
    * resume (an existing session); every later message is a chunk. Right after
    * the first message the server sends initial metadata with
    * "shoebox-upload-id", "shoebox-media-id" and "shoebox-offset", so a client
-   * whose connection drops knows which session to resume.
+   * whose connection drops can resume the right session.
    */
   upload: handleClientStreamingCall<UploadRequest, UploadResponse>;
   /** Returns a session's state, above all the offset to resume from. */
@@ -1965,7 +1965,7 @@ export interface UploadServiceClient extends Client {
    * resume (an existing session); every later message is a chunk. Right after
    * the first message the server sends initial metadata with
    * "shoebox-upload-id", "shoebox-media-id" and "shoebox-offset", so a client
-   * whose connection drops knows which session to resume.
+   * whose connection drops can resume the right session.
    */
   upload(callback: (error: ServiceError | null, response: UploadResponse) => void): ClientWritableStream<UploadRequest>;
   upload(
