@@ -48,6 +48,8 @@ export interface BenchOptions {
   faults: FaultOptions;
   maxAttempts: number;
   nodeEnv: Record<string, string>;
+  /** Start the ingest node under the V8 CPU profiler (one .cpuprofile per thread in the run folder). */
+  nodeCpuProf: boolean;
   existingNode?: { grpcAddress: string; httpBase: string; pid?: number };
   progress: boolean;
 }
@@ -93,6 +95,8 @@ Options (sizes take B, KiB, MiB, GiB; durations take ms, s, m):
   --token TOKEN         bearer token for gRPC metadata and HTTP headers (default $SHOEBOX_TOKEN,
                         else a new token for the tenant "bench")
   --node-env KEY=VALUE  repeatable: environment of the started ingest node (SHOEBOX_* settings)
+  --node-cpu-prof       profile the started ingest node's threads with V8 (--cpu-prof); the
+                        .cpuprofile files land in the run folder (summary: node dist/bench/profile.js FILE)
   --node-grpc ADDR      use a running ingest node at this loopback host:port instead of starting one
   --node-http URL       its HTTP base URL (required with --node-grpc)
   --node-pid PID        its PID, for CPU and memory figures
@@ -152,6 +156,7 @@ export function parseCli(argv: string[], now = new Date()): BenchOptions | 'help
       'max-attempts': { type: 'string' },
       token: { type: 'string' },
       'node-env': { type: 'string', multiple: true },
+      'node-cpu-prof': { type: 'boolean' },
       'node-grpc': { type: 'string' },
       'node-http': { type: 'string' },
       'node-pid': { type: 'string' },
@@ -225,6 +230,7 @@ export function parseCli(argv: string[], now = new Date()): BenchOptions | 'help
     },
     maxAttempts: positiveInt('max-attempts', values['max-attempts'] ?? '12'),
     nodeEnv,
+    nodeCpuProf: values['node-cpu-prof'] === true,
     ...(existingNode ? { existingNode } : {}),
     progress: !values['no-progress'],
   };

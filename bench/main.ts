@@ -73,6 +73,7 @@ async function main(): Promise<number> {
       runDir,
       runId,
       nodeEnv: options.nodeEnv,
+      nodeCpuProf: options.nodeCpuProf,
       ...(options.existingNode ? { existingNode: options.existingNode } : {}),
     },
   };

@@ -15,7 +15,7 @@ export interface IngestNode {
   pid?: number;
 }
 
-export async function startIngestNode(config: Config, runDir: string, env: Record<string, string>, token: string): Promise<IngestNode> {
+export async function startIngestNode(config: Config, runDir: string, env: Record<string, string>, token: string, cpuProf = false): Promise<IngestNode> {
   const grpcPort = await freePort();
   const httpPort = await freePort();
   const grpcAddress = `127.0.0.1:${grpcPort}`;
@@ -24,7 +24,8 @@ export async function startIngestNode(config: Config, runDir: string, env: Recor
   const child = await startChild({
     label: `ingest node ${name}`,
     command: process.execPath,
-    args: [join(config.rootDir, 'dist/nodes/ingest/main.js')],
+    // V8 writes one profile per thread when the node exits on SIGTERM.
+    args: [...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(runDir, 'profiles')}`] : []), join(config.rootDir, 'dist/nodes/ingest/main.js')],
     env: {
       ...process.env,
       SHOEBOX_GRPC_ADDRESS: grpcAddress,

@@ -27,7 +27,7 @@ export class GrpcTransport implements Transport {
       assertLoopback('HTTP base', existing.httpBase);
       return new GrpcTransport({ ...existing }, context);
     }
-    const node = await startIngestNode(context.config, context.runDir, context.nodeEnv, context.token);
+    const node = await startIngestNode(context.config, context.runDir, context.nodeEnv, context.token, context.nodeCpuProf);
     return new GrpcTransport(node, context);
   }
 

@@ -26,7 +26,7 @@ export class ShoeboxTusTransport implements Transport {
       assertLoopback('HTTP base', existing.httpBase);
       return new ShoeboxTusTransport({ ...existing }, context);
     }
-    return new ShoeboxTusTransport(await startIngestNode(context.config, context.runDir, context.nodeEnv, context.token), context);
+    return new ShoeboxTusTransport(await startIngestNode(context.config, context.runDir, context.nodeEnv, context.token, context.nodeCpuProf), context);
   }
 
   get servers(): ServerProcess[] {

@@ -68,6 +68,8 @@ export interface TransportContext {
   runId: string;
   /** Extra environment for an ingest node the transport starts (SHOEBOX_*). */
   nodeEnv: Record<string, string>;
+  /** Start ingest nodes under the V8 CPU profiler. */
+  nodeCpuProf: boolean;
   /** An existing ingest node to use instead of starting one. */
   existingNode?: { grpcAddress: string; httpBase: string; pid?: number };
 }
