@@ -11,6 +11,10 @@ import { InternalError, ShuttingDownError, fromSerialized } from '../nodes/commo
 import type { CommandResult, WorkerCommand, WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
 
 const WORKER_RESTART_DELAY_MS = 1_000;
+/** Smaller buffers are copied: Node allocates those under 4 KiB from a shared 8 KiB pool, and 64 KiB leaves a wide margin. */
+const MIN_MOVE_BYTES = 64 * 1024;
+/** Bytes of an ArrayBuffer outside the data that may still be moved with it: gRPC framing and the other Chunk fields. */
+const MAX_MOVE_SLACK_BYTES = 64;
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -33,6 +37,20 @@ export function shardOf(id: string, shards: number): number {
   return (hash >>> 0) % shards;
 }
 
+/**
+ * Returns the ArrayBuffer behind `data` when `data` covers (nearly) all of it, so
+ * postMessage can move it to the worker instead of copying it twice
+ * (serialize, then deserialize). A buffer that other live views may share is
+ * copied instead: anything below 64 KiB, anything with more than 64 other
+ * bytes, and SharedArrayBuffers.
+ */
+export function movableBuffer(data: Uint8Array): ArrayBuffer | undefined {
+  const buffer = data.buffer;
+  if (!(buffer instanceof ArrayBuffer)) return undefined;
+  if (data.byteLength < MIN_MOVE_BYTES || buffer.byteLength - data.byteLength > MAX_MOVE_SLACK_BYTES) return undefined;
+  return buffer;
+}
+
 export class WorkerPool {
   private readonly shards: Shard[] = [];
   private nextId = 1;
@@ -50,7 +68,11 @@ export class WorkerPool {
     await Promise.all(this.shards.map((shard) => shard.ready));
   }
 
-  /** Sends a command to the worker that owns `routingId` and waits for its reply. */
+  /**
+   * Sends a command to the worker that owns `routingId` and waits for its
+   * reply. A command's `data` may be moved to the worker (see movableBuffer):
+   * the caller must not read it after this call.
+   */
   async send<C extends WorkerCommand>(routingId: string, command: C): Promise<CommandResult<C>> {
     if (this.stopping) throw new ShuttingDownError(this.nodeName);
     const index = shardOf(routingId, this.size);
@@ -61,7 +83,8 @@ export class WorkerPool {
     return new Promise<CommandResult<C>>((resolve, reject) => {
       shard.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
       const request: WorkerRequest = { id, command };
-      shard.worker.postMessage(request);
+      const moved = 'data' in command ? movableBuffer(command.data) : undefined;
+      shard.worker.postMessage(request, moved ? [moved] : []);
     });
   }
 

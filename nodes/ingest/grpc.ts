@@ -114,13 +114,15 @@ export function createUploadService(deps: GrpcDeps): UploadServiceServer {
       if (!message.chunk) throw new RequestInvalidError('message', message.header ? 'header' : 'resume', 'only chunks may follow the first message');
       const started = process.hrtime.bigint();
       const { offset, data, crc32c } = message.chunk;
+      // Read before the send: the worker pool may move `data` to the worker.
+      const length = data.length;
       try {
         await pool.send(uploadId, { op: 'chunk', uploadId, offset, data, crc32c });
       } catch (error) {
         metrics.chunksRejected.inc({ code: toShoeboxError(error).code });
         throw error;
       }
-      metrics.bytesReceived.inc({ api: 'grpc' }, data.length);
+      metrics.bytesReceived.inc({ api: 'grpc' }, length);
       metrics.chunkAckSeconds.observe({ api: 'grpc' }, Number(process.hrtime.bigint() - started) / 1e9);
     }
     if (call.cancelled) throw new RequestInvalidError('stream', 'cancelled', 'the client cancelled the call');

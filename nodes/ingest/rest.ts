@@ -267,6 +267,8 @@ export function registerRest(app: FastifyInstance, deps: RestDeps): void {
       const body = request.body;
       if (!Buffer.isBuffer(body)) throw new RequestInvalidError('Content-Type', request.headers['content-type'], 'must be application/octet-stream');
       if (body.length > record.partSize) throw new ChunkTooLargeError(body.length, record.partSize);
+      // Read before the send: the worker pool may move the body to the worker.
+      const length = body.length;
       const stored = await pool.send(record.uploadId, {
         op: 'putChunk',
         uploadId: record.uploadId,
@@ -276,7 +278,7 @@ export function registerRest(app: FastifyInstance, deps: RestDeps): void {
         sha256: request.headers['x-chunk-sha256'],
       });
       if (stored.duplicate) metrics.chunkRetries.inc({ api: 'rest' });
-      else metrics.bytesReceived.inc({ api: 'rest' }, body.length);
+      else metrics.bytesReceived.inc({ api: 'rest' }, length);
       return stored;
     },
   );

@@ -309,9 +309,11 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
     let aborted = false;
 
     const send = async (data: Buffer) => {
+      // Read before the send: the worker pool may move `data` to the worker.
+      const length = data.length;
       await pool.send(uploadId, { op: 'chunk', uploadId, offset: position, data, crc32c: crc32c(data) });
-      position += data.length;
-      metrics.bytesReceived.inc({ api: 'tus' }, data.length);
+      position += length;
+      metrics.bytesReceived.inc({ api: 'tus' }, length);
     };
 
     try {

@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { loadSync } from '@grpc/proto-loader';
 
 import { loadConfig } from '../../nodes/common/config.js';
-import { UploadServiceService } from '../../proto/gen/shoebox/v1/upload.js';
+import { UploadRequest, UploadServiceService } from '../../proto/gen/shoebox/v1/upload.js';
 
 const root = loadConfig({ SHOEBOX_S3_ACCESS_KEY_ID: 'unused', SHOEBOX_S3_SECRET_ACCESS_KEY: 'unused' }).rootDir;
 const protoDir = join(root, 'proto');
@@ -41,5 +41,16 @@ describe('generated protobuf code', () => {
     const loaded = Object.values(service).map((m) => `${m.path} ${m.requestStream} ${m.responseStream}`).sort();
     const generated = Object.values(UploadServiceService).map((m) => `${m.path} ${m.requestStream} ${m.responseStream}`).sort();
     assert.deepEqual(generated, loaded);
+  });
+});
+
+describe('Chunk decoding', () => {
+  it('returns the data as a view of the message, without copying it', () => {
+    const data = Buffer.alloc(256 * 1024, 7);
+    const encoded = Buffer.from(UploadRequest.encode({ chunk: { offset: 42, data, crc32c: 9 } }).finish());
+    const decoded = UploadRequest.decode(encoded);
+    assert.equal(decoded.chunk?.data.length, data.length);
+    assert.equal(decoded.chunk?.data.buffer, encoded.buffer, 'data shares the message buffer');
+    assert.ok(encoded.buffer.byteLength - decoded.chunk.data.byteLength < 64, 'the rest of the buffer is framing');
   });
 });

@@ -130,7 +130,7 @@ export interface Chunk {
    * plus any bytes already sent on this stream.
    */
   offset: number;
-  data: Buffer;
+  data: Uint8Array;
   /** CRC-32C (Castagnoli) of data. */
   crc32c: number;
 }
@@ -650,7 +650,7 @@ export const ResumeUpload: MessageFns<ResumeUpload> = {
 };
 
 function createBaseChunk(): Chunk {
-  return { offset: 0, data: Buffer.alloc(0), crc32c: 0 };
+  return { offset: 0, data: new Uint8Array(0), crc32c: 0 };
 }
 
 export const Chunk: MessageFns<Chunk> = {
@@ -693,7 +693,7 @@ export const Chunk: MessageFns<Chunk> = {
               break;
             }
 
-            message.data = Buffer.from(reader.bytes());
+            message.data = reader.bytes();
             continue;
           }
           case 3: {
@@ -719,7 +719,7 @@ export const Chunk: MessageFns<Chunk> = {
   fromJSON(object: any): Chunk {
     return {
       offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
-      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
       crc32c: isSet(object.crc32c) ? globalThis.Number(object.crc32c) : 0,
     };
   },
@@ -744,7 +744,7 @@ export const Chunk: MessageFns<Chunk> = {
   fromPartial<I extends Exact<DeepPartial<Chunk>, I>>(object: I): Chunk {
     const message = createBaseChunk();
     message.offset = object.offset ?? 0;
-    message.data = object.data ?? Buffer.alloc(0);
+    message.data = object.data ?? new Uint8Array(0);
     message.crc32c = object.crc32c ?? 0;
     return message;
   },
@@ -2032,11 +2032,28 @@ export const UploadServiceClient = makeGenericClientConstructor(
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
