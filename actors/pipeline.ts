@@ -6,12 +6,13 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { crc32c } from '@node-rs/crc32';
 import NodeClam from 'clamscan';
 import type { Logger } from 'pino';
 
 import type { Config } from '../nodes/common/config.js';
 import type { PipelineMetrics } from '../nodes/common/metrics.js';
-import { MalwareDetectedError, ScanFailedError, ShoeboxError, messageOf } from '../nodes/common/errors.js';
+import { MalwareDetectedError, ScanFailedError, ShoeboxError, StoredObjectCorruptError, messageOf } from '../nodes/common/errors.js';
 import { FINAL_STATUSES, type MediaRecord, type MediaRepository, type VariantRecord } from '../storage/media.js';
 import { objectKeys, type ObjectStore } from '../storage/s3.js';
 import { inspectImage, renderVariants } from './imaging.js';
@@ -68,6 +69,19 @@ export class Scanner {
 /** Exponential backoff with a cap: 0.5 s, 1 s, 2 s, 4 s ... 8 s. */
 export function backoffMs(attempt: number): number {
   return Math.min(8_000, 500 * 2 ** (attempt - 1));
+}
+
+/**
+ * Checks the staging object's bytes against the length and CRC-32C recorded
+ * when the upload was received, so nothing that RGW stored wrongly is
+ * published. Items received before the CRC-32C was recorded are not checked.
+ */
+export function verifyStoredBytes(item: Pick<MediaRecord, 'mediaId' | 'length' | 'crc32c'>, bytes: Buffer): void {
+  if (item.crc32c === undefined) return;
+  const actual = { length: bytes.length, crc32c: crc32c(bytes) >>> 0 };
+  if (actual.length !== item.length || actual.crc32c !== item.crc32c) {
+    throw new StoredObjectCorruptError(item.mediaId, { length: item.length, crc32c: item.crc32c }, actual);
+  }
 }
 
 export class Pipeline {
@@ -133,6 +147,7 @@ export class Pipeline {
     const bytes = await store.getObjectBytes(config.s3.stagingBucket, stagingKey);
     if (!bytes) throw new Error(`staging object ${config.s3.stagingBucket}/${stagingKey} is missing`);
     try {
+      verifyStoredBytes(item, bytes);
       const info = await inspectImage(bytes, config.image.maxPixels);
       const rendered = await renderVariants(bytes, info, config.image.variantSizes, config.image.maxPixels);
       const variants: VariantRecord[] = [];
@@ -173,7 +188,9 @@ export class Pipeline {
     this.recordFinal(item, 'failed');
     await store.deleteObject(config.s3.stagingBucket, objectKeys.staging(item.uploadId));
     await media.dequeue(item.mediaId);
-    log.warn({ event: 'media_failed', mediaId: item.mediaId, code: error.code }, error.message);
+    // A corrupt staging object means storage lost data, which operators must see.
+    const level = error.code === 'STORED_OBJECT_CORRUPT' ? 'error' : 'warn';
+    log[level]({ event: 'media_failed', mediaId: item.mediaId, code: error.code }, error.message);
   }
 
   private async quarantine(item: MediaRecord, stagingKey: string, signature: string): Promise<void> {

@@ -10,7 +10,7 @@
 // moves in Cassandra, and the offset only moves conditionally, from the value
 // this instance last saw.
 
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 import { crc32c } from '@node-rs/crc32';
 import type { Logger } from 'pino';
@@ -38,6 +38,7 @@ import {
 import type { MediaRepository } from '../storage/media.js';
 import { objectKeys, type ObjectStore } from '../storage/s3.js';
 import { DEFERRED_LENGTH, type SessionRepository, type UploadSessionRecord } from '../storage/sessions.js';
+import { UploadDigest, digestStream, type Digest } from './digest.js';
 import type { ChunkAck, NewUpload, SessionView, UploadResult } from './protocol.js';
 
 export interface SessionDeps {
@@ -117,10 +118,10 @@ export class UploadSession {
   private bufferedLength = 0;
   /** The tail as last persisted (tus), restored when unpersisted bytes are dropped. */
   private persistedTail: Buffer | undefined;
-  /** SHA-256 over bytes [0, parts + bufferedLength), when this instance saw all of them. */
-  private hash: Hash | undefined;
-  /** SHA-256 over the durable bytes, to rewind to when unpersisted bytes are dropped. */
-  private durableHash: Hash | undefined;
+  /** Checksums over bytes [0, parts + bufferedLength), when this instance saw all of them. */
+  private hash: UploadDigest | undefined;
+  /** Checksums over the durable bytes, to rewind to when unpersisted bytes are dropped. */
+  private durableHash: UploadDigest | undefined;
 
   constructor(
     readonly uploadId: string,
@@ -205,7 +206,7 @@ export class UploadSession {
       });
     }
     this.record = record;
-    this.resetBuffer(undefined, createHash('sha256'));
+    this.resetBuffer(undefined, UploadDigest.create());
     log.info({ event: 'session_created', uploadId: this.uploadId, mediaId, mode: upload.mode, declaredLength: upload.declaredLength }, 'session created');
     return toSessionView(record);
   }
@@ -231,7 +232,7 @@ export class UploadSession {
     const tail = record.tailLength > 0 ? await this.loadTail(record) : undefined;
     // This instance never saw the earlier bytes, so the SHA-256 is computed
     // from the assembled object at the end instead.
-    this.resetBuffer(tail, record.offset === 0 ? createHash('sha256') : undefined);
+    this.resetBuffer(tail, record.offset === 0 ? UploadDigest.create() : undefined);
     return record;
   }
 
@@ -318,10 +319,10 @@ export class UploadSession {
       const parts = (await sessions.listParts(this.uploadId)).sort((a, b) => a.partNumber - b.partNumber);
       await store.completeMultipartUpload(config.s3.stagingBucket, record.stagingKey, record.s3UploadId, parts);
     }
-    const sha256 = this.hash ? this.hash.digest('hex') : await this.hashStagingObject(record);
+    const digest = this.hash ? this.hash.digest() : await this.digestStagingObject(record);
     this.hash = undefined;
     await this.deleteTailSegments();
-    return this.accept(record, sha256);
+    return this.accept(record, digest);
   }
 
   /** Stores one REST chunk as the part of the same index; an identical resend is a no-op. */
@@ -365,7 +366,7 @@ export class UploadSession {
     if (existing?.length !== record.declaredLength) {
       await store.completeMultipartUpload(config.s3.stagingBucket, record.stagingKey, record.s3UploadId, parts);
     }
-    return this.accept(record, await this.hashStagingObject(record));
+    return this.accept(record, await this.digestStagingObject(record));
   }
 
   /** Completes a presigned direct upload: the object in RGW must match the declared length and SHA-256. */
@@ -379,7 +380,7 @@ export class UploadSession {
       await store.deleteObject(config.s3.stagingBucket, record.stagingKey);
       throw new RequestInvalidError('object', `${head.length} bytes`, `the declared length is ${record.declaredLength} bytes; upload again`);
     }
-    return this.accept(record, await this.hashStagingObject(record));
+    return this.accept(record, await this.digestStagingObject(record));
   }
 
   /** Assembles the parts a client sent to presigned part URLs, checking every part is there and sized right. */
@@ -407,7 +408,7 @@ export class UploadSession {
   async concatenate(partials: UploadSessionRecord[]): Promise<UploadResult> {
     const { config, sessions, store } = this.deps;
     const record = this.requireOpen();
-    const hash = createHash('sha256');
+    const hash = UploadDigest.create();
     for (const partial of partials) {
       const object = await store.getObject(config.s3.stagingBucket, partial.stagingKey);
       if (!object) throw new UploadNotFoundError(partial.uploadId);
@@ -432,7 +433,7 @@ export class UploadSession {
       await store.deleteObject(config.s3.stagingBucket, partial.stagingKey);
       await sessions.delete(partial.uploadId);
     }
-    return this.accept(record, hash.digest('hex'));
+    return this.accept(record, hash.digest());
   }
 
   /** Removes every trace of an unfinished upload: multipart upload, tail, session and media rows. */
@@ -451,7 +452,8 @@ export class UploadSession {
   }
 
   /** Marks the session completed and hands the media item to the pipeline (or fails it on a SHA-256 mismatch). */
-  private async accept(record: UploadSessionRecord, sha256: string): Promise<UploadResult> {
+  private async accept(record: UploadSessionRecord, digest: Digest): Promise<UploadResult> {
+    const sha256 = digest.sha256;
     const { config, sessions, media, store, log } = this.deps;
     if (!(await sessions.markCompleted(record))) throw new UploadAlreadyCompletedError(this.uploadId, record.mediaId);
     record.completed = true;
@@ -466,7 +468,7 @@ export class UploadSession {
       log.warn({ event: 'upload_failed', uploadId: this.uploadId, mediaId: record.mediaId, code: error.code }, error.message);
       throw error;
     }
-    await media.markReceived(record.mediaId, record.declaredLength, sha256, config.processMedia ? config.nodeName : '');
+    await media.markReceived(record.mediaId, record.declaredLength, digest, config.processMedia ? config.nodeName : '');
     log.info({ event: 'upload_received', uploadId: this.uploadId, mediaId: record.mediaId, length: record.declaredLength, sha256 }, 'upload received');
     this.deps.onReceived(record.mediaId);
     return result;
@@ -540,7 +542,7 @@ export class UploadSession {
   }
 
   /** Sets the buffer to the persisted tail (or nothing) and the hash to the durable state. */
-  private resetBuffer(tail: Buffer | undefined, durableHash: Hash | undefined): void {
+  private resetBuffer(tail: Buffer | undefined, durableHash: UploadDigest | undefined): void {
     this.persistedTail = tail;
     this.buffered = tail ? [tail] : [];
     this.bufferedLength = tail?.length ?? 0;
@@ -548,12 +550,10 @@ export class UploadSession {
     this.hash = durableHash?.copy();
   }
 
-  private async hashStagingObject(record: UploadSessionRecord): Promise<string> {
+  private async digestStagingObject(record: UploadSessionRecord): Promise<Digest> {
     const object = await this.deps.store.getObject(this.deps.config.s3.stagingBucket, record.stagingKey);
     if (!object) throw new UploadNotFoundError(this.uploadId);
-    const hash = createHash('sha256');
-    for await (const piece of object.body) hash.update(piece as Buffer);
-    return hash.digest('hex');
+    return digestStream(object.body);
   }
 
   private async load(tenant: string, options: { allowCompleted?: boolean } = {}): Promise<UploadSessionRecord> {

@@ -3,6 +3,7 @@
 import cassandra from 'cassandra-driver';
 
 import { StorageUnavailableError } from '../nodes/common/errors.js';
+import type { Digest } from '../actors/digest.js';
 import type { CassandraClient } from './cassandra.js';
 
 const { Uuid, TimeUuid } = cassandra.types;
@@ -51,6 +52,8 @@ export interface MediaRecord {
   contentType: string;
   length: number;
   sha256: string;
+  /** CRC-32C of the received bytes; undefined for items received before it was recorded. */
+  crc32c: number | undefined;
   width: number;
   height: number;
   exif: PublicExif;
@@ -111,6 +114,8 @@ function toRecord(row: cassandra.types.Row): MediaRecord {
     contentType: row['content_type'] ?? '',
     length: Number(row['length'] ?? 0),
     sha256: row['sha256'] ?? '',
+    // Stored as a signed int: Cassandra has no unsigned 32-bit type.
+    crc32c: typeof row['crc32c'] === 'number' ? row['crc32c'] >>> 0 : undefined,
     width: row['width'] ?? 0,
     height: row['height'] ?? 0,
     exif: parseJson<PublicExif>(row['exif'], {}),
@@ -201,13 +206,16 @@ export class MediaRepository {
    * Marks an item received and queues it for the pipeline in one logged
    * batch, so a crash cannot leave a received item that no node picks up.
    */
-  async markReceived(mediaId: string, length: number, sha256: string, owner: string): Promise<void> {
+  async markReceived(mediaId: string, length: number, digest: Digest, owner: string): Promise<void> {
     const id = Uuid.fromString(mediaId);
     const now = new Date();
     await this.run('mark media received', () =>
       this.client.batch(
         [
-          { query: 'UPDATE media SET status = ?, updated_at = ?, length = ?, sha256 = ? WHERE media_id = ?', params: ['received', now, length, sha256, id] },
+          {
+            query: 'UPDATE media SET status = ?, updated_at = ?, length = ?, sha256 = ?, crc32c = ? WHERE media_id = ?',
+            params: ['received', now, length, digest.sha256, digest.crc32c | 0, id],
+          },
           { query: 'INSERT INTO pending_media (queue, media_id, since, owner) VALUES (?, ?, ?, ?)', params: [PIPELINE_QUEUE, id, now, owner] },
         ],
         { prepare: true, logged: true },

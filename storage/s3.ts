@@ -59,15 +59,23 @@ export interface ObjectStream extends ObjectHead {
   body: Readable;
 }
 
-export function createS3Client(
-  config: S3Config,
-  maxSockets = 64,
-  credentials = { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
-): S3Client {
-  return new S3Client({
+/** SDK commands that carry object bytes, whose payload SHA-256 the SigV4 signature may leave out. */
+const PAYLOAD_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
+
+export interface S3ClientOptions {
+  /** Sockets per client; default 64. */
+  maxSockets?: number;
+  /** Default: the node's own RGW user. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Default: config.unsignedPayload. Off for a client that only presigns URLs. */
+  unsignedPayload?: boolean;
+}
+
+export function createS3Client(config: S3Config, options: S3ClientOptions = {}): S3Client {
+  const client = new S3Client({
     endpoint: config.endpoint,
     region: config.region,
-    credentials,
+    credentials: options.credentials ?? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
     // RGW serves buckets by path, not by virtual host.
     forcePathStyle: true,
     // With the SDK default, streamed bodies go out aws-chunked, and RGW 16
@@ -76,11 +84,27 @@ export function createS3Client(
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
     requestHandler: new NodeHttpHandler({
-      httpAgent: new Agent({ keepAlive: true, maxSockets }),
+      httpAgent: new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 }),
       connectionTimeout: 5_000,
       requestTimeout: 120_000,
     }),
   });
+  if (options.unsignedPayload ?? config.unsignedPayload) {
+    // Over plain HTTP the SDK hashes every body for the signature: a second
+    // SHA-256 pass over each part, on top of the upload's own. The signer
+    // takes a preset x-amz-content-sha256 as it is, and RGW accepts
+    // UNSIGNED-PAYLOAD. Stored bytes are still checked end to end: the
+    // pipeline compares the CRC-32C of what it reads back with the upload's.
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (PAYLOAD_COMMANDS.has(context.commandName ?? '') && request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      },
+      { step: 'build', name: 'shoeboxUnsignedPayload' },
+    );
+  }
+  return client;
 }
 
 function isNotFound(error: unknown): boolean {

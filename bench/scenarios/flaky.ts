@@ -130,7 +130,7 @@ export async function runFlaky(context: ScenarioContext): Promise<ScenarioOutput
   const faults = options.faults;
   const node = await GrpcTransport.start(context.transportContext);
   const inputDir = mkdtempSync(join(tmpdir(), 'shoebox-bench-'));
-  const s3 = createS3Client(config.s3, 16);
+  const s3 = createS3Client(config.s3, { maxSockets: 16 });
   let phase;
   let transport: ResumableThroughProxy;
   try {

@@ -37,7 +37,7 @@ export class RawS3Transport implements Transport {
   static async start(context: TransportContext, mode: Mode): Promise<RawS3Transport> {
     const { config } = context;
     assertLoopback('S3 endpoint', config.s3.endpoint);
-    const client = createS3Client(config.s3, 256);
+    const client = createS3Client(config.s3, { maxSockets: 256 });
     await ensureBucket(client, BENCH_BUCKETS.raw);
     const store = new ObjectStore(client, config.s3);
     return new RawS3Transport(mode === 'put' ? 'raw-put' : 'raw-multipart', mode, client, store, config.upload.partSize, context.runId);

@@ -30,7 +30,7 @@ export class TusTransport implements Transport {
   static async start(context: TransportContext, name: 'tus-node' | 'tusd', log: (line: string) => void): Promise<TusTransport> {
     const { config } = context;
     const bucket = name === 'tusd' ? BENCH_BUCKETS.tusd : BENCH_BUCKETS.tusNode;
-    const s3 = createS3Client(config.s3, 16);
+    const s3 = createS3Client(config.s3, { maxSockets: 16 });
     await ensureBucket(s3, bucket);
     const server = name === 'tusd' ? await startTusd(config, context.runDir, bucket, log) : await startTusNode(config, context.runDir, bucket);
     return new TusTransport(name, server, s3, bucket, context.chunkSize);

@@ -34,6 +34,8 @@ export interface S3Config {
   stagingWriter: { accessKeyId: string; secretAccessKey: string };
   /** Lifetime of a presigned direct-upload URL in seconds; default 900. */
   directUrlTtlSeconds: number;
+  /** Send part and object bodies as UNSIGNED-PAYLOAD instead of hashing them for SigV4; default true. */
+  unsignedPayload: boolean;
 }
 
 export interface Config {
@@ -212,6 +214,7 @@ export function loadConfig(overrides: Env = {}): Config {
         secretAccessKey: str(env, 'SHOEBOX_S3_STAGING_WRITER_SECRET_ACCESS_KEY', ''),
       },
       directUrlTtlSeconds: int(env, 'SHOEBOX_DIRECT_URL_TTL_SECONDS', 900, 1, 7 * 86_400),
+      unsignedPayload: bool(env, 'SHOEBOX_S3_UNSIGNED_PAYLOAD', true),
     },
     clamd: {
       host: str(env, 'SHOEBOX_CLAMD_HOST', '127.0.0.1'),

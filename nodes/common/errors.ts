@@ -35,6 +35,7 @@ export const ERROR_CATALOG = {
   MEDIA_NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, summary: 'No media item has this id.' },
   VARIANT_NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, summary: 'The media item has no variant of this name, or is not ready.' },
   STORAGE_UNAVAILABLE: { http: 503, grpc: GrpcStatus.UNAVAILABLE, summary: 'Cassandra or object storage did not answer.' },
+  STORED_OBJECT_CORRUPT: { http: 500, grpc: GrpcStatus.DATA_LOSS, summary: 'The staging object read back differs from the bytes received (length or CRC-32C); nothing was published, and the upload must be sent again.' },
   SHUTTING_DOWN: { http: 503, grpc: GrpcStatus.UNAVAILABLE, summary: 'The node is draining for shutdown; retry on another node.' },
   UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED, summary: 'The request has no bearer token, or an unknown one.' },
   UPLOAD_LOCKED: { http: 423, grpc: GrpcStatus.ABORTED, summary: 'Another request is writing to this upload right now.' },
@@ -297,6 +298,16 @@ export class VariantNotFoundError extends ShoeboxError {
 export class StorageUnavailableError extends ShoeboxError {
   constructor(what: string, cause: unknown) {
     super('STORAGE_UNAVAILABLE', `${what} failed: ${messageOf(cause)}`, { what }, { cause });
+  }
+}
+
+export class StoredObjectCorruptError extends ShoeboxError {
+  constructor(mediaId: string, expected: { length: number; crc32c: number }, actual: { length: number; crc32c: number }) {
+    super(
+      'STORED_OBJECT_CORRUPT',
+      `media ${mediaId}: the staging object read back has ${actual.length} bytes with CRC-32C ${actual.crc32c}, but ${expected.length} bytes with CRC-32C ${expected.crc32c} were received; upload it again`,
+      { mediaId, expected, actual },
+    );
   }
 }
 

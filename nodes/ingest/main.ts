@@ -88,7 +88,7 @@ await new Promise<void>((resolve, reject) =>
 const http = await createHttpServer({
   config,
   workerMetrics: () => pool.broadcast({ op: 'metrics' }),
-  stagingWriter: config.s3.stagingWriter.accessKeyId ? createS3Client(config.s3, 8, config.s3.stagingWriter) : undefined,
+  stagingWriter: config.s3.stagingWriter.accessKeyId ? createS3Client(config.s3, { maxSockets: 8, credentials: config.s3.stagingWriter, unsignedPayload: false }) : undefined,
   auth,
   pool, sessions, locks: new UploadLocks(cassandra), media, store, metrics, log });
 await http.listen({ host: config.httpHost, port: config.httpPort });

@@ -12,7 +12,8 @@ import { crc32c } from '@node-rs/crc32';
 import { createClient, uploadFile, waitForFinal } from '../../nodes/client/upload.js';
 import { MediaStatus, type UploadResponse } from '../../proto/gen/shoebox/v1/upload.js';
 import { corpusFile } from '../corpus.js';
-import { connectBackends, freePorts, sha256, startNode, testToken, type Backends } from './harness.js';
+import { objectKeys } from '../../storage/s3.js';
+import { config, connectBackends, freePorts, sha256, startNode, testToken, type Backends } from './harness.js';
 
 describe('node lifecycle', () => {
   let backends: Backends;
@@ -103,6 +104,45 @@ describe('node lifecycle', () => {
         await processor.stop();
       }
       client.close();
+    } finally {
+      await ingestOnly.stop();
+    }
+  });
+
+  it('fails an item whose staging object changed', async () => {
+    const ingestOnly = await startNode({ SHOEBOX_PROCESS_MEDIA: 'false' });
+    let mediaId = '';
+    try {
+      const client = createClient(ingestOnly.grpcAddress, testToken);
+      const outcome = uploadFile(client, corpusFile('photos/rocket.jpg'), { onSession: (_, id) => (mediaId = id) });
+      let item = undefined as Awaited<ReturnType<Backends['media']['get']>>;
+      for (let i = 0; i < 200 && item?.status !== 'received'; i++) {
+        await sleep(50);
+        item = mediaId ? await backends.media.get(mediaId) : undefined;
+      }
+      assert.equal(item?.status, 'received');
+      assert.equal(typeof item.crc32c, 'number', 'the CRC-32C is recorded on receipt');
+
+      // Flip one byte of the staging object, keeping its length, as a storage
+      // fault would.
+      const key = objectKeys.staging(item.uploadId);
+      const stored = await backends.store.getObjectBytes(config.s3.stagingBucket, key);
+      assert.ok(stored);
+      const middle = stored.length >> 1;
+      stored.writeUInt8(stored.readUInt8(middle) ^ 0xff, middle);
+      await backends.store.putObject(config.s3.stagingBucket, key, stored, 'application/octet-stream');
+
+      const processor = await startNode({ SHOEBOX_PENDING_POLL_MS: '300' });
+      try {
+        const result = await outcome;
+        assert.equal(result.status, 'failed');
+      } finally {
+        await processor.stop();
+      }
+      client.close();
+      const final = await backends.media.get(mediaId);
+      assert.equal(final?.errorCode, 'STORED_OBJECT_CORRUPT');
+      assert.equal(await backends.store.headObject(config.s3.canonicalBucket, objectKeys.original(mediaId)), undefined, 'nothing was published');
     } finally {
       await ingestOnly.stop();
     }

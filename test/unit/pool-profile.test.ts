@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { movableBuffer, shardOf } from '../../actors/pool.js';
+import { movableBuffer } from '../../actors/pool.js';
 import { summarizeProfile, type CpuProfile } from '../../bench/profile.js';
 
 describe('movableBuffer', () => {
@@ -27,18 +27,6 @@ describe('movableBuffer', () => {
 
   it('copies views of a SharedArrayBuffer', () => {
     assert.equal(movableBuffer(new Uint8Array(new SharedArrayBuffer(1024 * 1024))), undefined);
-  });
-});
-
-describe('shardOf', () => {
-  it('spreads ids over every shard', () => {
-    const counts = [0, 0, 0, 0];
-    for (let i = 0; i < 4000; i++) counts[shardOf(`00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, 4)]! += 1;
-    for (const count of counts) assert.ok(count > 800, `each shard gets a fair share: ${counts.join(', ')}`);
-  });
-
-  it('maps an id to the same shard every time', () => {
-    assert.equal(shardOf('abc', 7), shardOf('abc', 7));
   });
 });
 
