@@ -61,7 +61,9 @@ export type SessionCommand =
   | { op: 'resume'; uploadId: string; tenant: string }
   | { op: 'sync'; uploadId: string; tenant: string }
   | { op: 'chunk'; uploadId: string; offset: number; data: Uint8Array; crc32c: number }
-  | { op: 'checkpoint'; uploadId: string }
+  | { op: 'lock'; uploadId: string; tenant: string; holder: string }
+  | { op: 'unlock'; uploadId: string; holder: string }
+  | { op: 'checkpoint'; uploadId: string; holder?: string }
   | { op: 'declareLength'; uploadId: string; length: number }
   | { op: 'finish'; uploadId: string }
   | { op: 'putChunk'; uploadId: string; tenant: string; index: number; data: Uint8Array; sha256: string }
@@ -83,7 +85,7 @@ export interface ChunkStored {
   duplicate: boolean;
 }
 
-export type CommandResult<C extends WorkerCommand> = C extends { op: 'open' | 'resume' | 'sync' | 'checkpoint' | 'declareLength' }
+export type CommandResult<C extends WorkerCommand> = C extends { op: 'open' | 'resume' | 'sync' | 'lock' | 'checkpoint' | 'declareLength' }
   ? SessionView
   : C extends { op: 'chunk' }
     ? ChunkAck

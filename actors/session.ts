@@ -30,6 +30,7 @@ import {
   UploadExpiredError,
   UploadIncompleteError,
   UploadLengthExceededError,
+  UploadLockedError,
   UploadNotFoundError,
   UploadOffsetMismatchError,
   UploadTooLargeError,
@@ -221,6 +222,40 @@ export class UploadSession {
     return toSessionView(record);
   }
 
+  /**
+   * Takes the tus write lock for `holder` and returns the current session.
+   * When this instance has a copy, one lightweight transaction both takes
+   * the lock and confirms the copy is current. Otherwise, or when the copy is
+   * out of date, the session is read at SERIAL first.
+   */
+  async lock(tenant: string, holder: string): Promise<SessionView> {
+    const { sessions } = this.deps;
+    const cached = this.record;
+    if (cached && cached.tenant === tenant && !cached.completed && cached.expiresAt.getTime() > Date.now()) {
+      const outcome = await sessions.acquireLock(cached, holder);
+      if (outcome === 'acquired') {
+        // Bytes that were never persisted are dropped, as in sync().
+        this.resetBuffer(this.persistedTail, this.durableHash);
+        return toSessionView(cached);
+      }
+      if (outcome === 'locked') throw new UploadLockedError(this.uploadId);
+    }
+    const record = await this.sync(tenant);
+    const outcome = await sessions.acquireLock(record, holder);
+    if (outcome === 'locked') throw new UploadLockedError(this.uploadId);
+    if (outcome !== 'acquired') {
+      // Another writer changed the session between the read and the lock.
+      this.record = undefined;
+      throw new UploadConflictError(this.uploadId, record.offset);
+    }
+    return toSessionView(record);
+  }
+
+  /** Releases the tus write lock if `holder` still has it (after a failed request). */
+  async unlock(holder: string): Promise<void> {
+    if (this.record) await this.deps.sessions.releaseLock(this.record, holder);
+  }
+
   /** Brings this instance in line with Cassandra (another node may have written since). */
   async sync(tenant: string): Promise<UploadSessionRecord> {
     const previous = this.record;
@@ -261,11 +296,18 @@ export class UploadSession {
     return { receivedOffset: this.partsOffset + this.bufferedLength, offset: record.offset };
   }
 
-  /** Persists the bytes after the last full part (end of a tus PATCH); returns the new offset. */
-  async checkpoint(): Promise<SessionView> {
+  /**
+   * Persists the bytes after the last full part (end of a tus PATCH) and
+   * returns the new offset. With `holder`, releases that holder's lock in
+   * the same transaction.
+   */
+  async checkpoint(holder?: string): Promise<SessionView> {
     const { config, sessions, store } = this.deps;
     const record = this.requireRecord();
-    if (record.completed || this.bufferedLength === record.tailLength) return toSessionView(record);
+    if (record.completed || this.bufferedLength === record.tailLength) {
+      if (holder !== undefined) await sessions.releaseLock(record, holder);
+      return toSessionView(record);
+    }
     const tail = Buffer.concat(this.buffered, this.bufferedLength);
     // Only the bytes added since the last checkpoint are written, as a new
     // segment, so each byte is stored once however many PATCHes a part takes.
@@ -277,7 +319,7 @@ export class UploadSession {
       'application/octet-stream',
     );
     const newOffset = this.partsOffset + tail.length;
-    if (!(await sessions.checkpointTail(record, record.offset, newOffset, tail.length))) {
+    if (!(await sessions.checkpointTail(record, record.offset, newOffset, tail.length, holder))) {
       this.record = undefined;
       throw new UploadConflictError(this.uploadId, record.offset);
     }

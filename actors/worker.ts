@@ -119,8 +119,12 @@ async function runSessionCommand(session: UploadSession, command: SessionCommand
       return toSessionView(await session.sync(command.tenant));
     case 'chunk':
       return session.chunk(command.offset, command.data, command.crc32c);
+    case 'lock':
+      return session.lock(command.tenant, command.holder);
+    case 'unlock':
+      return session.unlock(command.holder);
     case 'checkpoint':
-      return session.checkpoint();
+      return session.checkpoint(command.holder);
     case 'declareLength':
       return session.declareLength(command.length);
     case 'finish':

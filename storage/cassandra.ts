@@ -34,9 +34,9 @@ export function splitStatements(cql: string): string[] {
     .filter((statement) => statement.length > 0);
 }
 
-/** Prefixes the table name of a CREATE or ALTER statement with the keyspace. */
+/** Prefixes the table name of a CREATE, ALTER or DROP TABLE statement with the keyspace. */
 export function qualify(statement: string, keyspace: string): string {
-  return statement.replace(/^((CREATE (TABLE|TYPE|INDEX)( IF NOT EXISTS)?)|ALTER TABLE) (?!\w+\.)/i, `$1 ${keyspace}.`);
+  return statement.replace(/^((CREATE (TABLE|TYPE|INDEX)( IF NOT EXISTS)?)|(DROP TABLE( IF EXISTS)?)|ALTER TABLE) (?!\w+\.)/i, `$1 ${keyspace}.`);
 }
 
 /**

@@ -50,6 +50,22 @@ export interface PartRecord {
   sha256?: string;
 }
 
+/** Seconds a tus write lock lasts unless released first, so a crashed holder cannot block the upload for longer. */
+export const LOCK_SECONDS = 120;
+
+/** lock_until of a free lock. */
+const UNLOCKED = new Date(0);
+
+export type LockOutcome =
+  /** The caller holds the lock. */
+  | 'acquired'
+  /** Another holder has it. */
+  | 'locked'
+  /** The session no longer has the values the caller expected. */
+  | 'changed'
+  /** No session row. */
+  | 'missing';
+
 /** Rows outlive the session by a day, so a late request learns it expired (410) rather than not found. */
 const EXPIRED_GRACE_SECONDS = 86_400;
 
@@ -89,8 +105,8 @@ export class SessionRepository {
     await this.run('create session', () =>
       this.client.execute(
         `INSERT INTO upload_sessions (upload_id, mode, concat, tenant, media_id, filename, content_type, declared_length, declared_sha256,
-           metadata, stored_offset, tail_length, upload_metadata, part_size, s3_upload_id, staging_key, completed, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
+           metadata, stored_offset, tail_length, upload_metadata, part_size, s3_upload_id, staging_key, completed, created_at, expires_at, lock_until)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS USING TTL ?`,
         [
           Uuid.fromString(session.uploadId),
           session.mode,
@@ -111,9 +127,60 @@ export class SessionRepository {
           session.completed,
           session.createdAt,
           session.expiresAt,
+          UNLOCKED,
           ttlSeconds(session.expiresAt),
         ],
       ),
+    );
+  }
+
+  /**
+   * Takes the tus write lock of a session for `holder` in one lightweight
+   * transaction. The transaction applies only while the session still has
+   * the offset, tail, length and completion of `session`, so the caller's
+   * copy is known to be current once it holds the lock.
+   */
+  async acquireLock(session: UploadSessionRecord, holder: string): Promise<LockOutcome> {
+    const now = new Date();
+    const attempt = (free: 'expired' | 'never set') =>
+      this.run('take upload lock', () =>
+        this.client.execute(
+          `UPDATE upload_sessions USING TTL ? SET lock_holder = ?, lock_until = ? WHERE upload_id = ?
+           IF ${free === 'expired' ? 'lock_until < ?' : 'lock_until = null'} AND stored_offset = ? AND tail_length = ? AND declared_length = ? AND completed = ?`,
+          [
+            ttlSeconds(session.expiresAt),
+            holder,
+            new Date(now.getTime() + LOCK_SECONDS * 1000),
+            Uuid.fromString(session.uploadId),
+            ...(free === 'expired' ? [now] : []),
+            session.offset,
+            session.tailLength,
+            session.declaredLength,
+            session.completed,
+          ],
+        ),
+      );
+    let result = await attempt('expired');
+    // A row written before the lock columns existed has no lock_until.
+    if (!result.wasApplied() && result.first()?.['lock_until'] === null) result = await attempt('never set');
+    if (result.wasApplied()) return 'acquired';
+    // A failed condition returns the row's current values; none when the row is gone.
+    const row = result.first();
+    if (!row || row['stored_offset'] === undefined) return 'missing';
+    const lockUntil = row['lock_until'] as Date | null;
+    if (lockUntil && lockUntil.getTime() >= now.getTime()) return 'locked';
+    return 'changed';
+  }
+
+  /** Releases the lock if `holder` still has it. */
+  async releaseLock(session: UploadSessionRecord, holder: string): Promise<void> {
+    await this.run('release upload lock', () =>
+      this.client.execute('UPDATE upload_sessions USING TTL ? SET lock_until = ? WHERE upload_id = ? IF lock_holder = ?', [
+        ttlSeconds(session.expiresAt),
+        UNLOCKED,
+        Uuid.fromString(session.uploadId),
+        holder,
+      ]),
     );
   }
 
@@ -154,17 +221,26 @@ export class SessionRepository {
   /**
    * Records a persisted tail: the offset moves from `expectedOffset` to
    * `newOffset`, of which the last `tailLength` bytes are in the tail object.
-   * Returns false when another writer moved the offset first.
+   * With `releaseHolder`, the same transaction releases that holder's lock.
+   * Returns false when another writer moved the offset first, or the lock
+   * has another holder.
    */
-  async checkpointTail(session: UploadSessionRecord, expectedOffset: number, newOffset: number, tailLength: number): Promise<boolean> {
+  async checkpointTail(session: UploadSessionRecord, expectedOffset: number, newOffset: number, tailLength: number, releaseHolder?: string): Promise<boolean> {
+    const id = Uuid.fromString(session.uploadId);
+    const ttl = ttlSeconds(session.expiresAt);
     const result = await this.run('checkpoint tail', () =>
-      this.client.execute('UPDATE upload_sessions USING TTL ? SET stored_offset = ?, tail_length = ? WHERE upload_id = ? IF stored_offset = ?', [
-        ttlSeconds(session.expiresAt),
-        newOffset,
-        tailLength,
-        Uuid.fromString(session.uploadId),
-        expectedOffset,
-      ]),
+      releaseHolder === undefined
+        ? this.client.execute('UPDATE upload_sessions USING TTL ? SET stored_offset = ?, tail_length = ? WHERE upload_id = ? IF stored_offset = ?', [
+            ttl,
+            newOffset,
+            tailLength,
+            id,
+            expectedOffset,
+          ])
+        : this.client.execute(
+            'UPDATE upload_sessions USING TTL ? SET stored_offset = ?, tail_length = ?, lock_until = ? WHERE upload_id = ? IF stored_offset = ? AND lock_holder = ?',
+            [ttl, newOffset, tailLength, UNLOCKED, id, expectedOffset, releaseHolder],
+          ),
     );
     return result.wasApplied();
   }

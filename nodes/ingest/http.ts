@@ -12,7 +12,6 @@ import { MediaNotFoundError, RequestInvalidError, VariantNotFoundError, fromHttp
 import { toPublicMedia } from '../common/media-view.js';
 import { aggregateMetrics, type Metrics, type MetricsSnapshot } from '../common/metrics.js';
 import type { WorkerPool } from '../../actors/pool.js';
-import type { UploadLocks } from '../../storage/locks.js';
 import type { SessionRepository } from '../../storage/sessions.js';
 import { requireUuid } from './grpc.js';
 import { PAGE_PATH, registerPage } from './page.js';
@@ -28,7 +27,6 @@ export interface HttpDeps {
   auth: Authenticator;
   pool: WorkerPool;
   sessions: SessionRepository;
-  locks: UploadLocks;
   media: MediaRepository;
   store: ObjectStore;
   metrics: Metrics;
@@ -42,7 +40,7 @@ const VARIANT_NAME = /^[a-z0-9-]+\.(webp|jpg)$/;
 const VARIANT_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 
 export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance> {
-  const { config, auth, pool, sessions, locks, media, store, metrics, log, stagingWriter, workerMetrics } = deps;
+  const { config, auth, pool, sessions, media, store, metrics, log, stagingWriter, workerMetrics } = deps;
   // fastify logs each request at info; per-chunk request lines would drown
   // the event log, so its own logger only passes warnings and errors.
   const app = fastify({
@@ -75,7 +73,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<FastifyInstance>
     void reply.status(shoeboxError.httpStatus).send({ error: { code: shoeboxError.code, message: shoeboxError.message } });
   });
 
-  registerTus(app, { config, pool, sessions, locks, metrics, log });
+  registerTus(app, { config, pool, sessions, metrics, log });
   registerRest(app, { config, pool, sessions, metrics, stagingWriter });
 
   registerPage(app);

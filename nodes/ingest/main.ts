@@ -14,7 +14,6 @@ import { MediaRepository } from '../../storage/media.js';
 import { ObjectStore, createS3Client } from '../../storage/s3.js';
 import { SessionRepository } from '../../storage/sessions.js';
 import { TokenRepository } from '../../storage/tokens.js';
-import { UploadLocks } from '../../storage/locks.js';
 import { Authenticator } from '../common/auth.js';
 import { loadConfig } from '../common/config.js';
 import { messageOf } from '../common/errors.js';
@@ -90,7 +89,7 @@ const http = await createHttpServer({
   workerMetrics: () => pool.broadcast({ op: 'metrics' }),
   stagingWriter: config.s3.stagingWriter.accessKeyId ? createS3Client(config.s3, { maxSockets: 8, credentials: config.s3.stagingWriter, unsignedPayload: false }) : undefined,
   auth,
-  pool, sessions, locks: new UploadLocks(cassandra), media, store, metrics, log });
+  pool, sessions, media, store, metrics, log });
 await http.listen({ host: config.httpHost, port: config.httpPort });
 log.info({ event: 'node_started', grpc: config.grpcAddress, http: `${config.httpHost}:${config.httpPort}`, workers: config.workers }, 'ingest node started');
 

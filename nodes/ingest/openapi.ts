@@ -19,7 +19,6 @@ export async function buildOpenApiDocument(): Promise<unknown> {
     auth: unused,
     pool: unused,
     sessions: unused,
-    locks: unused,
     media: unused,
     store: unused,
     metrics: createMetrics(false),

@@ -16,8 +16,7 @@ import type { Logger } from 'pino';
 
 import type { WorkerPool } from '../../actors/pool.js';
 import type { SessionView } from '../../actors/protocol.js';
-import type { UploadLocks } from '../../storage/locks.js';
-import { DEFERRED_LENGTH, type ConcatRole, type SessionRepository, type UploadSessionRecord } from '../../storage/sessions.js';
+import { DEFERRED_LENGTH, LOCK_SECONDS, type ConcatRole, type SessionRepository, type UploadSessionRecord } from '../../storage/sessions.js';
 import type { Config } from '../common/config.js';
 import {
   ChecksumAlgorithmUnsupportedError,
@@ -27,7 +26,6 @@ import {
   TusVersionUnsupportedError,
   UploadExpiredError,
   UploadLengthExceededError,
-  UploadLockedError,
   UploadNotFoundError,
   UploadOffsetMismatchError,
   UploadTooLargeError,
@@ -58,7 +56,6 @@ export interface TusDeps {
   config: Config;
   pool: WorkerPool;
   sessions: SessionRepository;
-  locks: UploadLocks;
   metrics: Metrics;
   log: Logger;
 }
@@ -125,7 +122,7 @@ function tusStatusOf(error: ShoeboxError): number {
 }
 
 export function registerTus(app: FastifyInstance, deps: TusDeps): void {
-  const { config, pool, sessions, locks, metrics, log } = deps;
+  const { config, pool, sessions, metrics, log } = deps;
 
   app.addContentTypeParser(TUS_CONTENT_TYPE, (_request, payload, done) => done(null, payload));
 
@@ -215,7 +212,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
       }
       if (request.headers['content-type'] === TUS_CONTENT_TYPE) {
         // creation-with-upload: the body is the first PATCH.
-        const offset = await withLock(uploadId, () => writeBody(request, session, 0));
+        const offset = await withLock(uploadId, request.tenant, (locked, holder) => writeBody(request, locked, 0, holder));
         void reply.header('Upload-Offset', String(offset));
       }
       return reply.send();
@@ -246,8 +243,8 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
       const checksum = parseUploadChecksum(headerOf(request, 'upload-checksum'));
 
       let expiresAt = '';
-      const stored = await withLock(uploadId, async () => {
-        let session = await pool.send(uploadId, { op: 'sync', uploadId, tenant: request.tenant });
+      const stored = await withLock(uploadId, request.tenant, async (locked, holder) => {
+        let session = locked;
         expiresAt = session.expiresAt;
         if (session.concat === 'final') {
           const forbidden = new RequestInvalidError('upload', uploadId, 'a final upload cannot be patched');
@@ -258,7 +255,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
         // respond with the 409 Conflict status without modifying the upload".
         if (offset !== session.offset) throw new UploadOffsetMismatchError(uploadId, offset, session.offset);
         if (newLength !== undefined) session = await pool.send(uploadId, { op: 'declareLength', uploadId, length: newLength });
-        return writeBody(request, session, offset, checksum);
+        return writeBody(request, session, offset, holder, checksum);
       });
       void reply.status(204).header('Upload-Offset', String(stored)).header('Upload-Expires', new Date(expiresAt).toUTCString());
       return reply.send();
@@ -266,18 +263,28 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
 
     tus.delete<{ Params: { id: string } }>('/files/:id', async (request, reply) => {
       const uploadId = requireUuid('upload id', request.params.id);
-      await withLock(uploadId, () => pool.send(uploadId, { op: 'terminate', uploadId, tenant: request.tenant }));
+      // Terminating deletes the session row, and the lock with it.
+      await withLock(uploadId, request.tenant, () => pool.send(uploadId, { op: 'terminate', uploadId, tenant: request.tenant }));
       return reply.status(204).send();
     });
   });
 
-  async function withLock<T>(uploadId: string, work: () => Promise<T>): Promise<T> {
-    const release = await locks.tryLock(uploadId);
-    if (!release) throw new UploadLockedError(uploadId);
+  /**
+   * Runs `work` holding the upload's write lock, which keeps requests to one
+   * upload apart across nodes. `work` gets the current session and the
+   * holder id. A successful PATCH releases the lock in its checkpoint; after
+   * a failure it is released here.
+   */
+  async function withLock<T>(uploadId: string, tenant: string, work: (session: SessionView, holder: string) => Promise<T>): Promise<T> {
+    const holder = randomUUID();
+    const session = await pool.send(uploadId, { op: 'lock', uploadId, tenant, holder });
     try {
-      return await work();
-    } finally {
-      await release().catch((error: unknown) => log.warn({ event: 'request_failed', uploadId, err: messageOf(error) }, 'lock release failed; its TTL frees it'));
+      return await work(session, holder);
+    } catch (error) {
+      await pool.send(uploadId, { op: 'unlock', uploadId, holder }).catch((releaseError: unknown) =>
+        log.warn({ event: 'request_failed', uploadId, err: messageOf(releaseError) }, `lock release failed; the lock ends by itself within ${LOCK_SECONDS} s`),
+      );
+      throw error;
     }
   }
 
@@ -290,6 +297,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
     request: FastifyRequest,
     session: SessionView,
     offset: number,
+    holder: string,
     checksum?: { algorithm: string; digest: Buffer },
   ): Promise<number> {
     const uploadId = session.uploadId;
@@ -359,7 +367,7 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
       await send(all.subarray(start, start + PIECE_BYTES));
     }
 
-    const view = await pool.send(uploadId, { op: 'checkpoint', uploadId });
+    const view = await pool.send(uploadId, { op: 'checkpoint', uploadId, holder });
     if (overLimit) throw new UploadLengthExceededError(uploadId, limit + 1, limit);
     if (view.declaredLength !== DEFERRED_LENGTH && view.offset === view.declaredLength && !view.completed) {
       await pool.send(uploadId, { op: 'finish', uploadId });

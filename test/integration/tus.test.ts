@@ -235,6 +235,31 @@ describe('tus 1.0.0', () => {
       assert.equal(await offsetOf(a, url), 0);
     });
 
+    it('continues an upload on alternating gateways', async () => {
+      // Each gateway's session actor keeps a copy of the session, which the
+      // other gateway's PATCH makes stale.
+      const body = randomBytes(3 * 1024 * 1024 + 5);
+      const { url } = await createUpload(a, body.length);
+      const pieces = [0, 1024 * 1024, 2 * 1024 * 1024, body.length];
+      for (let i = 0; i < 3; i++) {
+        const node = i % 2 === 0 ? a : b;
+        const response = await patch(node, url, pieces[i]!, body.subarray(pieces[i], pieces[i + 1]));
+        assert.equal(response.status, 204, `PATCH ${i} on gateway ${i % 2 === 0 ? 'a' : 'b'}`);
+        assert.equal(response.headers.get('upload-offset'), String(pieces[i + 1]));
+      }
+      assert.equal(await offsetOf(b, url), body.length);
+    });
+
+    it('releases the lock after a rejected PATCH', async () => {
+      const { url } = await createUpload(a, photo.length);
+      const bad = await patch(a, url, 0, photo.subarray(0, 1000), { 'upload-checksum': `sha1 ${createHash('sha1').update('other bytes').digest('base64')}` });
+      assert.equal(bad.status, 460);
+      // A lock left held would answer 423 until it expired.
+      assert.equal((await patch(b, url, 0, photo.subarray(0, 1000))).status, 204);
+      assert.equal((await patch(a, url, 1000, photo.subarray(1000))).status, 204);
+      assert.equal(await offsetOf(a, url), photo.length);
+    });
+
     it('lets one of two PATCHes at the same offset win, across gateways', async () => {
       for (const [first, second] of [
         [a, b],

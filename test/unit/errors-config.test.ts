@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 
 import { loadConfig } from '../../nodes/common/config.js';
 import { ERROR_CATALOG, ShoeboxError, UploadOffsetMismatchError, fromSerialized } from '../../nodes/common/errors.js';
+import { qualify } from '../../storage/cassandra.js';
 
 const BASE = { SHOEBOX_S3_ACCESS_KEY_ID: 'k', SHOEBOX_S3_SECRET_ACCESS_KEY: 's' };
 
@@ -55,4 +56,19 @@ describe('loadConfig', () => {
       /SHOEBOX_S3_ACCESS_KEY_ID is required/,
     );
   });
+});
+
+describe('qualify', () => {
+  const cases: Array<[string, string]> = [
+    ['CREATE TABLE IF NOT EXISTS media (id uuid PRIMARY KEY)', 'CREATE TABLE IF NOT EXISTS ks.media (id uuid PRIMARY KEY)'],
+    ['ALTER TABLE media ADD IF NOT EXISTS crc32c int', 'ALTER TABLE ks.media ADD IF NOT EXISTS crc32c int'],
+    ['DROP TABLE IF EXISTS upload_locks', 'DROP TABLE IF EXISTS ks.upload_locks'],
+    ['DROP TABLE upload_locks', 'DROP TABLE ks.upload_locks'],
+    ['ALTER TABLE other.media ADD x int', 'ALTER TABLE other.media ADD x int'],
+  ];
+  for (const [statement, expected] of cases) {
+    it(`qualifies ${statement.split(' (')[0]}`, () => {
+      assert.equal(qualify(statement, 'ks'), expected);
+    });
+  }
 });
