@@ -74,7 +74,7 @@ export interface TransportContext {
   existingNode?: { grpcAddress: string; httpBase: string; pid?: number };
 }
 
-export const TRANSPORT_NAMES = ['grpc', 'shoebox-tus', 'raw-put', 'raw-multipart', 'tus-node', 'tusd'] as const;
+export const TRANSPORT_NAMES = ['grpc', 'shoebox-tus', 'rest', 'presigned', 'raw-put', 'raw-multipart', 'tus-node', 'tusd'] as const;
 export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
 export function isTransportName(name: string): name is TransportName {

@@ -82,6 +82,23 @@ describe('bench smoke', { timeout: 240_000 }, () => {
     assert.ok(machine.memoryBytes > 0, 'memory recorded');
   });
 
+  it('ingest: REST chunks and presigned', async () => {
+    // The inputs alternate between 9 MiB and 6 MiB. With 8 MiB parts, a 9 MiB
+    // input takes two chunks (presigned: two UploadParts) and a 6 MiB input
+    // one (presigned: one PutObject).
+    const result = await bench('ingest-rest', [
+      'ingest', '--transports', 'rest,presigned', '--concurrency', '2', '--count', '4', '--input', 'random:9MiB', '--input', 'random:6MiB', '--distinct', '1',
+    ]);
+    const phases = result['phases'] as Phase[];
+    assert.deepEqual(phases.map((p) => p.transport), ['rest', 'presigned']);
+    for (const phase of phases) {
+      assertPhaseSane(phase, 4);
+      assert.equal(phase.bytes, 2 * (9 + 6) * 1024 * 1024, `${phase.transport}: bytes of two 9 MiB and two 6 MiB inputs`);
+      assert.equal(phase.chunkAck?.count, 6, `${phase.transport}: one acknowledged request per 8 MiB part`);
+      assert.ok(phase.resources[0]!.cpuMs > 0, `${phase.transport}: node CPU time measured`);
+    }
+  });
+
   it('e2e: uploads become ready', async () => {
     const result = await bench('e2e', ['e2e', '--rate', '4', '--duration', '2s', '--input', 'corpus:rocket.jpg', '--sample-interval', '250ms']);
     const uploads = result['uploads'] as { scheduled: number; succeeded: number; failed: number };
