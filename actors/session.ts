@@ -129,6 +129,11 @@ export class UploadSession {
     private readonly deps: SessionDeps,
   ) {}
 
+  /** True when this instance holds nothing worth keeping: no session, or a completed one. */
+  get retirable(): boolean {
+    return this.record === undefined || this.record.completed;
+  }
+
   /** Bytes in full, durable parts. */
   private get partsOffset(): number {
     const record = this.requireRecord();

@@ -7,7 +7,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { dispatch, query, spawn, spawnStateless, start, type Ref } from 'nact';
+import { dispatch, query, spawn, spawnStateless, start, stop, type Ref } from 'nact';
 
 import { loadConfig } from '../nodes/common/config.js';
 import { InternalError, ShoeboxError, UploadIncompleteError, UploadNotFoundError, toShoeboxError } from '../nodes/common/errors.js';
@@ -158,18 +158,24 @@ async function loadPartials(tenant: string, ids: string[]): Promise<UploadSessio
   return partials;
 }
 
-const sessions = spawnStateless(
+type RoutedSessionMessage = SessionMessage & { uploadId: string };
+
+const sessions: Ref<RoutedSessionMessage> = spawnStateless(
   system,
-  (msg: SessionMessage & { uploadId: string }, ctx) => {
+  (msg: RoutedSessionMessage, ctx) => {
     let child = ctx.children.get(msg.uploadId) as Ref<SessionMessage> | undefined;
     child ??= spawn(
       ctx.self,
-      async (session: UploadSession, message: SessionMessage) => {
+      async (session: UploadSession, message: SessionMessage, childCtx) => {
         try {
           dispatch(message.sender, { ok: true, value: await runSessionCommand(session, message.command) });
         } catch (error) {
           dispatch(message.sender, { ok: false, error: toShoeboxError(error) });
         }
+        // A completed or unknown session has nothing worth keeping in
+        // memory. Without this, every upload's actor lived on for the idle
+        // period, and the node's memory grew with the upload rate.
+        if (session.retirable) stop(childCtx.self);
         return session;
       },
       msg.uploadId,
@@ -177,6 +183,11 @@ const sessions = spawnStateless(
         shutdownAfter: SESSION_IDLE_MS,
         initialStateFunc: () => new UploadSession(msg.uploadId, sessionDeps),
         onCrash: logCrash('session') as never,
+        // Commands that were queued behind the last one go back through the
+        // router, which starts a fresh actor for them.
+        afterStop: (_state: UploadSession, stopped: { mailbox: Array<{ message: SessionMessage }> }) => {
+          for (const queued of stopped.mailbox) dispatch(sessions, { uploadId: msg.uploadId, ...queued.message });
+        },
       },
     );
     dispatch(child, { command: msg.command, sender: msg.sender });
