@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MediaStatus } from '../../proto/gen/shoebox/v1/upload.js';
 import { describeGrpcError, streamUpload, watchUntilFinal } from '../grpc-client.js';
 import { sumByLabel, type StackCpu } from '../load.js';
+import { readBacklog, waitForIdle } from '../node-metrics.js';
 import { ResourceMeter, resetPeakRss, type ResourceUsage } from '../procstat.js';
 import { stackProcesses } from '../stack.js';
 import { markdownTable, latencyCells, LATENCY_HEADER, type TargetCheck } from '../report.js';
@@ -16,7 +17,6 @@ import { LatencyRecorder, type LatencySummary, type PercentilePoint } from '../s
 import { lineChart, percentileChart } from '../svg.js';
 import { GrpcTransport } from '../transports/grpc.js';
 import { formatBytes, formatMs } from '../units.js';
-import { readBacklog } from '../node-metrics.js';
 import type { ScenarioContext, ScenarioOutput } from './context.js';
 
 /** Connections the uploads are spread over, round robin. */
@@ -54,6 +54,9 @@ interface Item {
   error?: string;
 }
 
+/** Longest wait for items left by earlier runs before the clock starts. */
+const IDLE_TIMEOUT_MS = 600_000;
+
 export async function runE2e(context: ScenarioContext): Promise<ScenarioOutput> {
   const { options, config, inputs, progress } = context;
   const transport = await GrpcTransport.start(context.transportContext);
@@ -71,6 +74,11 @@ export async function runE2e(context: ScenarioContext): Promise<ScenarioOutput> 
   const processing = new LatencyRecorder();
 
   try {
+    // A new node first claims items that earlier runs left unprocessed (an
+    // ingest-only run leaves all of its items), so the clock starts once the
+    // node has caught up.
+    const waited = await waitForIdle(transport.node.httpBase, headers, IDLE_TIMEOUT_MS);
+    if (waited > 1000) progress.log(`waited ${(waited / 1000).toFixed(1)} s for the node to process items left by earlier runs`);
     for (const server of transport.servers) resetPeakRss(server.pid);
     const meters = [...transport.servers, ...stackProcesses(config)].map((server) => new ResourceMeter(server.pid, server.label));
     const runStart = performance.now();

@@ -6,6 +6,7 @@
 
 import { runPhase, type PhaseResult } from '../load.js';
 import { collectRgwGarbage } from '../rgw-gc.js';
+import type { IngestNode } from '../servers/shoebox.js';
 import { stackProcesses } from '../stack.js';
 import { backlogGate, chunkAckBuckets, summarizeChunkAck, waitForIdle, type ServerChunkAck } from '../node-metrics.js';
 import { errorList, latencyTable, markdownTable, phaseTable, stackCpuTable, type TargetCheck } from '../report.js';
@@ -32,13 +33,17 @@ async function measureTransport(context: ScenarioContext, transport: Transport):
   const { options, inputs, progress } = context;
   const phases: MeasuredPhase[] = [];
   const grpc = transport instanceof GrpcTransport ? transport : undefined;
+  // Every Shoebox transport (gRPC, tus, REST, presigned) runs on an ingest node
+  // that scans and processes in the background.
+  const node = (transport as { node?: IngestNode }).node;
+  const nodeHeaders: Record<string, string> = context.options.token ? { authorization: `Bearer ${context.options.token}` } : {};
   for (const concurrency of options.concurrency) {
     let before;
-    if (grpc) {
-      const waited = await waitForIdle(grpc.node.httpBase, grpc.httpHeaders(), IDLE_TIMEOUT_MS);
+    if (node) {
+      const waited = await waitForIdle(node.httpBase, nodeHeaders, IDLE_TIMEOUT_MS);
       if (waited > 1000) progress.log(`waited ${(waited / 1000).toFixed(1)} s for the node to finish processing earlier uploads`);
-      before = await chunkAckBuckets(grpc.node.httpBase, grpc.httpHeaders());
     }
+    if (grpc) before = await chunkAckBuckets(grpc.node.httpBase, grpc.httpHeaders());
     const phase: MeasuredPhase = await runPhase({
       transport,
       inputs,
@@ -54,13 +59,13 @@ async function measureTransport(context: ScenarioContext, transport: Transport):
     progress.done();
     phases.push(phase);
     // Free the phase's objects before the next phase, so the cluster does not fill up.
-    if (grpc) await waitForIdle(grpc.node.httpBase, grpc.httpHeaders(), IDLE_TIMEOUT_MS).catch(() => undefined);
+    if (node) await waitForIdle(node.httpBase, nodeHeaders, IDLE_TIMEOUT_MS).catch(() => undefined);
     await transport.deleteWritten?.();
     await collectRgwGarbage(context.config);
   }
-  if (grpc) {
+  if (node) {
     // Let the node finish its queue, so no item of this run is left for the next node to pick up.
-    await waitForIdle(grpc.node.httpBase, grpc.httpHeaders(), IDLE_TIMEOUT_MS).catch((error: unknown) => progress.log(`warning: ${(error as Error).message}`));
+    await waitForIdle(node.httpBase, nodeHeaders, IDLE_TIMEOUT_MS).catch((error: unknown) => progress.log(`warning: ${(error as Error).message}`));
   }
   return phases;
 }
