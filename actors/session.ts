@@ -117,8 +117,11 @@ export class UploadSession {
   /** Bytes after the last full part: the persisted tail, then bytes not yet persisted. */
   private buffered: Buffer[] = [];
   private bufferedLength = 0;
-  /** The tail as last persisted (tus), restored when unpersisted bytes are dropped. */
-  private persistedTail: Buffer | undefined;
+  /**
+   * The pieces of the tail as last persisted (tus): always the first pieces
+   * of `buffered`, restored when unpersisted bytes are dropped.
+   */
+  private persistedTail: Buffer[] | undefined;
   /** Checksums over bytes [0, parts + bufferedLength), when this instance saw all of them. */
   private hash: UploadDigest | undefined;
   /** Checksums over the durable bytes, to rewind to when unpersisted bytes are dropped. */
@@ -313,25 +316,21 @@ export class UploadSession {
       if (holder !== undefined) await sessions.releaseLock(record, holder);
       return toSessionView(record);
     }
-    const tail = Buffer.concat(this.buffered, this.bufferedLength);
     // Only the bytes added since the last checkpoint are written, as a new
-    // segment, so each byte is stored once however many PATCHes a part takes.
+    // segment, so each byte is stored (and copied) once however many
+    // PATCHes a part takes.
+    const fresh = this.buffered.slice(this.persistedTail?.length ?? 0);
+    const segment = fresh.length === 1 ? fresh[0]! : Buffer.concat(fresh, this.bufferedLength - record.tailLength);
     const segmentStart = this.partsOffset + record.tailLength;
-    await store.putObject(
-      config.s3.stagingBucket,
-      objectKeys.tailSegment(this.uploadId, segmentStart),
-      tail.subarray(record.tailLength),
-      'application/octet-stream',
-    );
-    const newOffset = this.partsOffset + tail.length;
-    if (!(await sessions.checkpointTail(record, record.offset, newOffset, tail.length, holder))) {
+    await store.putObject(config.s3.stagingBucket, objectKeys.tailSegment(this.uploadId, segmentStart), segment, 'application/octet-stream');
+    const newOffset = this.partsOffset + this.bufferedLength;
+    if (!(await sessions.checkpointTail(record, record.offset, newOffset, this.bufferedLength, holder))) {
       this.record = undefined;
       throw new UploadConflictError(this.uploadId, record.offset);
     }
     record.offset = newOffset;
-    record.tailLength = tail.length;
-    this.persistedTail = tail;
-    this.buffered = [tail];
+    record.tailLength = this.bufferedLength;
+    this.persistedTail = [...this.buffered];
     this.durableHash = this.hash?.copy();
     return toSessionView(record);
   }
@@ -562,7 +561,7 @@ export class UploadSession {
    * [partsOffset, offset), in order. Segments outside it are leftovers (of a
    * checkpoint that lost its race, or already inside a part) and are ignored.
    */
-  private async loadTail(record: UploadSessionRecord): Promise<Buffer> {
+  private async loadTail(record: UploadSessionRecord): Promise<Buffer[]> {
     const { config, store } = this.deps;
     const partsOffset = record.offset - record.tailLength;
     const prefix = objectKeys.tailPrefix(this.uploadId);
@@ -576,9 +575,8 @@ export class UploadSession {
       pieces.push(bytes);
       next += bytes.length;
     }
-    const tail = Buffer.concat(pieces);
-    if (tail.length !== record.tailLength) throw new UploadConflictError(this.uploadId, record.offset);
-    return tail;
+    if (next - partsOffset !== record.tailLength) throw new UploadConflictError(this.uploadId, record.offset);
+    return pieces;
   }
 
   private async deleteTailSegments(): Promise<void> {
@@ -589,10 +587,10 @@ export class UploadSession {
   }
 
   /** Sets the buffer to the persisted tail (or nothing) and the hash to the durable state. */
-  private resetBuffer(tail: Buffer | undefined, durableHash: UploadDigest | undefined): void {
+  private resetBuffer(tail: Buffer[] | undefined, durableHash: UploadDigest | undefined): void {
     this.persistedTail = tail;
-    this.buffered = tail ? [tail] : [];
-    this.bufferedLength = tail?.length ?? 0;
+    this.buffered = tail ? [...tail] : [];
+    this.bufferedLength = tail ? tail.reduce((sum, piece) => sum + piece.length, 0) : 0;
     this.durableHash = durableHash?.copy();
     this.hash = durableHash?.copy();
   }

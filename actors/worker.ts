@@ -172,9 +172,9 @@ const sessions: Ref<RoutedSessionMessage> = spawnStateless(
         } catch (error) {
           dispatch(message.sender, { ok: false, error: toShoeboxError(error) });
         }
-        // A completed or unknown session has nothing worth keeping in
-        // memory. Without this, every upload's actor lived on for the idle
-        // period, and the node's memory grew with the upload rate.
+        // A completed or unknown session has nothing worth keeping. Kept
+        // for the whole idle period, one actor per upload would make memory
+        // grow with the upload rate.
         if (session.retirable) stop(childCtx.self);
         return session;
       },
