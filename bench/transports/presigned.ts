@@ -9,8 +9,8 @@
 
 import { assertLoopback } from '../net.js';
 import type { IngestNode } from '../servers/shoebox.js';
-import { RestApi, completedMismatch, describeFailure, errorMessage, ingestNodeFor, type CreatedUpload, type PresignedRequest, type SendProgress } from './rest.js';
-import type { ServerProcess, Transport, TransportContext, UploadInput, UploadResult } from './types.js';
+import { RestCreatedTransport, describeFailure, ingestNodeFor, type CreatedUpload, type PresignedRequest, type SendProgress } from './rest.js';
+import type { TransportContext, UploadInput } from './types.js';
 
 /** Sends `body` with exactly the method, URL and headers the node signed. RGW returns 200 for a stored PutObject or UploadPart. */
 async function sendPresigned(request: PresignedRequest, body: Uint8Array, label: string, progress: SendProgress): Promise<void> {
@@ -39,17 +39,13 @@ function presignedRequests(created: CreatedUpload, bytes: Buffer): Array<{ reque
     });
 }
 
-export class PresignedTransport implements Transport {
+export class PresignedTransport extends RestCreatedTransport {
   readonly name = 'presigned' as const;
   readonly description =
     'Shoebox presigned direct upload: POST /uploads (mode direct), the bytes PUT straight to RGW (one PutObject, or one UploadPart per part above the part size, one after another), timed until POST /uploads/{id}/complete returns 202 (object assembled, SHA-256 verified)';
-  private readonly api: RestApi;
 
-  private constructor(
-    readonly node: IngestNode,
-    context: TransportContext,
-  ) {
-    this.api = new RestApi(node.httpBase, context.token);
+  private constructor(node: IngestNode, context: TransportContext) {
+    super(node, context, 'direct');
   }
 
   static async start(context: TransportContext): Promise<PresignedTransport> {
@@ -57,33 +53,11 @@ export class PresignedTransport implements Transport {
     return new PresignedTransport(await ingestNodeFor(context), context);
   }
 
-  get servers(): ServerProcess[] {
-    return this.node.pid ? [{ pid: this.node.pid, label: 'shoebox ingest node' }] : [];
-  }
-
-  async upload(input: UploadInput): Promise<UploadResult> {
-    const progress: SendProgress = { sent: 0 };
-    const chunkAckMs: number[] = [];
-    const startedAt = performance.now();
-    try {
-      const created = await this.api.create(input, 'direct');
-
-      for (const { request, body, label } of presignedRequests(created, input.bytes)) {
-        const sent = performance.now();
-        await sendPresigned(request, body, label, progress);
-        chunkAckMs.push(performance.now() - sent);
-      }
-
-      const completed = await this.api.complete(created.id);
-      const latencyMs = performance.now() - startedAt;
-      const mismatch = completedMismatch(completed, input);
-      return { ok: !mismatch, startedAt, latencyMs, chunkAckMs, bytesSent: progress.sent, retries: 0, id: completed.mediaId, ...(mismatch ? { error: mismatch } : {}) };
-    } catch (error) {
-      return { ok: false, startedAt, latencyMs: performance.now() - startedAt, chunkAckMs, bytesSent: progress.sent, retries: 0, id: '', error: errorMessage(error) };
+  protected async send(created: CreatedUpload, input: UploadInput, progress: SendProgress, chunkAckMs: number[]): Promise<void> {
+    for (const { request, body, label } of presignedRequests(created, input.bytes)) {
+      const sent = performance.now();
+      await sendPresigned(request, body, label, progress);
+      chunkAckMs.push(performance.now() - sent);
     }
-  }
-
-  async close(): Promise<void> {
-    await this.node.child?.stop();
   }
 }

@@ -129,42 +129,38 @@ export async function ingestNodeFor(context: TransportContext): Promise<IngestNo
   return startIngestNode(context.config, context.runDir, context.nodeEnv, context.token, context.nodeCpuProf);
 }
 
-export class RestTransport implements Transport {
-  readonly name = 'rest' as const;
-  readonly description =
-    'Shoebox REST chunk API: POST /uploads, one PUT /uploads/{id}/chunk per part-size chunk (one after another), timed until POST /uploads/{id}/complete returns 202 (chunks assembled, SHA-256 verified)';
-  private readonly api: RestApi;
+/**
+ * The part both REST-created transports share: create the upload, send its
+ * bytes (each subclass its own way), complete it, and check what the node
+ * reports against the input.
+ */
+export abstract class RestCreatedTransport implements Transport {
+  abstract readonly name: 'rest' | 'presigned';
+  abstract readonly description: string;
+  protected readonly api: RestApi;
 
-  private constructor(
+  protected constructor(
     readonly node: IngestNode,
     context: TransportContext,
+    private readonly mode: 'chunks' | 'direct',
   ) {
     this.api = new RestApi(node.httpBase, context.token);
-  }
-
-  static async start(context: TransportContext): Promise<RestTransport> {
-    return new RestTransport(await ingestNodeFor(context), context);
   }
 
   get servers(): ServerProcess[] {
     return this.node.pid ? [{ pid: this.node.pid, label: 'shoebox ingest node' }] : [];
   }
 
+  /** Sends every byte of `input` for the created upload, recording each acknowledged request's round trip. */
+  protected abstract send(created: CreatedUpload, input: UploadInput, progress: SendProgress, chunkAckMs: number[]): Promise<void>;
+
   async upload(input: UploadInput): Promise<UploadResult> {
     const progress: SendProgress = { sent: 0 };
     const chunkAckMs: number[] = [];
     const startedAt = performance.now();
     try {
-      const created = await this.api.create(input, 'chunks');
-
-      // Each round trip includes the client's SHA-256 of the chunk, which the request needs in x-chunk-sha256.
-      for (let index = 0, offset = 0; offset < input.bytes.length; index++, offset += created.chunkSize) {
-        const chunk = input.bytes.subarray(offset, Math.min(input.bytes.length, offset + created.chunkSize));
-        const sent = performance.now();
-        await this.api.putChunk(created.id, index, chunk, progress);
-        chunkAckMs.push(performance.now() - sent);
-      }
-
+      const created = await this.api.create(input, this.mode);
+      await this.send(created, input, progress, chunkAckMs);
       const completed = await this.api.complete(created.id);
       const latencyMs = performance.now() - startedAt;
       const mismatch = completedMismatch(completed, input);
@@ -176,5 +172,29 @@ export class RestTransport implements Transport {
 
   async close(): Promise<void> {
     await this.node.child?.stop();
+  }
+}
+
+export class RestTransport extends RestCreatedTransport {
+  readonly name = 'rest' as const;
+  readonly description =
+    'Shoebox REST chunk API: POST /uploads, one PUT /uploads/{id}/chunk per part-size chunk (one after another), timed until POST /uploads/{id}/complete returns 202 (chunks assembled, SHA-256 verified)';
+
+  private constructor(node: IngestNode, context: TransportContext) {
+    super(node, context, 'chunks');
+  }
+
+  static async start(context: TransportContext): Promise<RestTransport> {
+    return new RestTransport(await ingestNodeFor(context), context);
+  }
+
+  protected async send(created: CreatedUpload, input: UploadInput, progress: SendProgress, chunkAckMs: number[]): Promise<void> {
+    // Each round trip includes the client's SHA-256 of the chunk, which the request needs in x-chunk-sha256.
+    for (let index = 0, offset = 0; offset < input.bytes.length; index++, offset += created.chunkSize) {
+      const chunk = input.bytes.subarray(offset, Math.min(input.bytes.length, offset + created.chunkSize));
+      const sent = performance.now();
+      await this.api.putChunk(created.id, index, chunk, progress);
+      chunkAckMs.push(performance.now() - sent);
+    }
   }
 }
