@@ -4,6 +4,7 @@
 // step records the media status first, so a restarted node knows where to
 // pick up (the pending_media queue lists what is not final yet).
 
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { crc32c } from '@node-rs/crc32';
@@ -66,6 +67,13 @@ export class Scanner {
   }
 }
 
+/** Size of the pieces a buffer is streamed to clamd in. */
+const SCAN_SLICE_BYTES = 256 * 1024;
+
+function* slices(bytes: Buffer, size: number): Generator<Buffer> {
+  for (let start = 0; start < bytes.length; start += size) yield bytes.subarray(start, start + size);
+}
+
 /** Exponential backoff with a cap: 0.5 s, 1 s, 2 s, 4 s ... 8 s. */
 export function backoffMs(attempt: number): number {
   return Math.min(8_000, 500 * 2 ** (attempt - 1));
@@ -91,19 +99,20 @@ export class Pipeline {
   ) {}
 
   /**
-   * Scans a received media item. Returns true when it is clean and should go
-   * on to processing, false when it reached a final status here.
+   * Scans a received media item. Returns the verdict `clean` when it should
+   * go on to processing, with the staging object's bytes when they were
+   * read here, or `final` when it reached a final status here.
    */
-  async scan(mediaId: string): Promise<boolean> {
+  async scan(mediaId: string): Promise<{ verdict: 'clean'; bytes?: Buffer } | { verdict: 'final' }> {
     const { config, media, store, log } = this.deps;
     const item = await media.get(mediaId);
     if (!item || FINAL_STATUSES.has(item.status)) {
       if (item) await media.dequeue(mediaId);
-      return false;
+      return { verdict: 'final' };
     }
     // Processing starts only after a clean verdict, so a recovered item in
     // "processing" was already scanned.
-    if (item.status === 'processing') return true;
+    if (item.status === 'processing') return { verdict: 'clean' };
 
     await media.setStatus(mediaId, 'scanning');
     log.info({ event: 'scan_started', mediaId }, 'scan started');
@@ -112,15 +121,19 @@ export class Pipeline {
     let lastError = '';
     for (let attempt = 1; attempt <= config.clamd.maxAttempts; attempt++) {
       try {
-        const object = await store.getObject(bucket, key);
-        if (!object) throw new Error(`staging object ${bucket}/${key} is missing`);
-        const verdict = await this.withTimeout(this.scanner.scan(object.body), config.clamd.timeoutMs, () => object.body.destroy());
+        // Read once, into memory: processing needs the whole object anyway
+        // (sharp decodes from a buffer), so it gets these bytes instead of a
+        // second GET.
+        const bytes = await store.getObjectBytes(bucket, key);
+        if (!bytes) throw new Error(`staging object ${bucket}/${key} is missing`);
+        const stream = Readable.from(slices(bytes, SCAN_SLICE_BYTES));
+        const verdict = await this.withTimeout(this.scanner.scan(stream), config.clamd.timeoutMs, () => stream.destroy());
         if (verdict.clean) {
           log.info({ event: 'scan_clean', mediaId }, 'scan clean');
-          return true;
+          return { verdict: 'clean', bytes };
         }
         await this.quarantine(item, key, verdict.signature);
-        return false;
+        return { verdict: 'final' };
       } catch (error) {
         lastError = messageOf(error);
         if (attempt < config.clamd.maxAttempts) {
@@ -132,11 +145,15 @@ export class Pipeline {
     const failure = new ScanFailedError(config.clamd.maxAttempts, lastError);
     log.error({ event: 'scan_failed', mediaId, err: lastError }, failure.message);
     await this.fail(item, failure);
-    return false;
+    return { verdict: 'final' };
   }
 
-  /** Inspects, renders variants, promotes the original; marks the item ready or failed. */
-  async process(mediaId: string): Promise<void> {
+  /**
+   * Inspects, renders variants, promotes the original; marks the item ready
+   * or failed. `scanned` are the staging object's bytes if the scan step
+   * already read them; otherwise they are read here.
+   */
+  async process(mediaId: string, scanned?: Buffer): Promise<void> {
     const { config, media, store, log } = this.deps;
     const item = await media.get(mediaId);
     if (!item || FINAL_STATUSES.has(item.status)) return;
@@ -144,7 +161,7 @@ export class Pipeline {
     log.info({ event: 'media_processing', mediaId }, 'processing');
 
     const stagingKey = objectKeys.staging(item.uploadId);
-    const bytes = await store.getObjectBytes(config.s3.stagingBucket, stagingKey);
+    const bytes = scanned ?? (await store.getObjectBytes(config.s3.stagingBucket, stagingKey));
     if (!bytes) throw new Error(`staging object ${config.s3.stagingBucket}/${stagingKey} is missing`);
     try {
       verifyStoredBytes(item, bytes);

@@ -43,22 +43,36 @@ const MAX_PROCESS_ATTEMPTS = 4;
 type Reply = { ok: true; value: unknown } | { ok: false; error: ShoeboxError };
 type SessionMessage = { command: SessionCommand; sender: Ref<Reply> };
 type PipelineMessage = { mediaId: string; attempt: number };
+/** A clean item on its way to processing, with the bytes the scan read when they fit the hand-off budget. */
+type DerivativeMessage = PipelineMessage & { bytes?: Buffer };
+
+/**
+ * Bytes of scanned objects waiting in memory for the derivative actor. Above
+ * it, an item goes on without its bytes and processing reads it again, so a
+ * scanner running ahead of processing cannot fill the worker's memory.
+ */
+const HANDOFF_BUDGET_BYTES = 256 * 1024 * 1024;
+let handoffBytes = 0;
 
 const inFlight = new Set<string>();
 const system = start();
 
 function logCrash(actor: string) {
   return (msg: unknown, error: Error | undefined, ctx: { resume: symbol }) => {
-    log.error({ event: 'actor_crashed', actor, msg: JSON.stringify(msg)?.slice(0, 200), err: error }, 'actor crashed; resuming');
+    // Bytes handed from the scanner stay out of the log line.
+    const text = JSON.stringify(msg, (key, value: unknown) => (key === 'bytes' ? '<bytes>' : value));
+    log.error({ event: 'actor_crashed', actor, msg: text?.slice(0, 200), err: error }, 'actor crashed; resuming');
     return ctx.resume;
   };
 }
 
 const derivative = spawn(
   system,
-  async (state: null, msg: PipelineMessage, ctx) => {
+  async (state: null, msg: DerivativeMessage, ctx) => {
+    const bytes = msg.bytes;
+    if (bytes) handoffBytes -= bytes.length;
     try {
-      await pipeline.process(msg.mediaId);
+      await pipeline.process(msg.mediaId, bytes);
       inFlight.delete(msg.mediaId);
     } catch (error) {
       if (msg.attempt >= MAX_PROCESS_ATTEMPTS) {
@@ -80,8 +94,14 @@ const scanner = spawn(
   system,
   async (state: null, msg: PipelineMessage, ctx) => {
     try {
-      if (await pipeline.scan(msg.mediaId)) dispatch(derivative, { mediaId: msg.mediaId, attempt: 1 });
-      else inFlight.delete(msg.mediaId);
+      const outcome = await pipeline.scan(msg.mediaId);
+      if (outcome.verdict === 'clean') {
+        const bytes = outcome.bytes && handoffBytes + outcome.bytes.length <= HANDOFF_BUDGET_BYTES ? outcome.bytes : undefined;
+        if (bytes) handoffBytes += bytes.length;
+        dispatch(derivative, { mediaId: msg.mediaId, attempt: 1, ...(bytes ? { bytes } : {}) });
+      } else {
+        inFlight.delete(msg.mediaId);
+      }
     } catch (error) {
       // Cassandra or RGW failed around the scan itself: try the whole step again.
       log.warn({ event: 'scan_retry', mediaId: msg.mediaId, attempt: msg.attempt, err: error }, 'scan step failed, will retry');
