@@ -31,7 +31,7 @@ const cassandra = createCassandraClient(config.cassandra);
 const store = new ObjectStore(createS3Client(config.s3), config.s3);
 const sessionRepository = new SessionRepository(cassandra);
 const mediaRepository = new MediaRepository(cassandra, config.nodeName);
-const pipelineMetrics = createPipelineMetrics();
+const pipelineMetrics = createPipelineMetrics(init.index);
 const pipeline = new Pipeline({ config, media: mediaRepository, store, log, metrics: pipelineMetrics }, new Scanner(config.clamd));
 
 /** Time a session actor may sit idle before it stops; buffered bytes are not durable anyway. */

@@ -13,13 +13,31 @@ export interface PipelineMetrics {
   mediaFinished: Counter<'status'>;
   /** Time from the upload's start to a final status. */
   processingSeconds: Histogram<'status'>;
+  /** This worker's V8 heap and off-heap memory, read at each scrape. */
+  workerMemory: Gauge<'worker' | 'kind'>;
 }
 
-export function createPipelineMetrics(): PipelineMetrics {
+/** `worker` labels this worker thread's memory figures. */
+export function createPipelineMetrics(worker: number): PipelineMetrics {
   const registry = new Registry();
   const registers = [registry];
   return {
     registry,
+    workerMemory: new Gauge({
+      name: 'shoebox_worker_memory_bytes',
+      help: "A worker thread's memory by kind: heap_used and heap_total (its V8 heap), external and array_buffers (off-heap, held by its objects)",
+      labelNames: ['worker', 'kind'],
+      registers,
+      collect() {
+        // In a worker thread, memoryUsage() reports that thread's isolate (rss is the whole process).
+        const usage = process.memoryUsage();
+        const label = String(worker);
+        this.set({ worker: label, kind: 'heap_used' }, usage.heapUsed);
+        this.set({ worker: label, kind: 'heap_total' }, usage.heapTotal);
+        this.set({ worker: label, kind: 'external' }, usage.external);
+        this.set({ worker: label, kind: 'array_buffers' }, usage.arrayBuffers);
+      },
+    }),
     mediaFinished: new Counter({ name: 'shoebox_media_finished_total', help: 'Media items that reached a final status', labelNames: ['status'], registers }),
     processingSeconds: new Histogram({
       name: 'shoebox_processing_seconds',

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { uploadFile } from '../../nodes/client/upload.js';
 import { corpusFile } from '../corpus.js';
-import { startNode, type RunningNode } from './harness.js';
+import { config, startNode, type RunningNode } from './harness.js';
 
 const PHOTOS = [
   'photos/rocket.jpg',
@@ -44,6 +44,12 @@ describe('concurrent uploads', () => {
     assert.equal(value(/^shoebox_uploads_finished_total\{api="grpc",result="received"\} (\d+)$/m), 20);
     assert.ok(value(/^shoebox_processing_seconds_count\{status="ready"\} (\d+)$/m) >= 20);
     assert.ok(value(/^shoebox_chunk_ack_seconds_count\{api="grpc"\} (\d+)$/m) >= 20);
+    for (let worker = 0; worker < config.workers; worker++) {
+      const heapUsed = value(new RegExp(`^shoebox_worker_memory_bytes\\{worker="${worker}",kind="heap_used"\\} (\\d+)$`, 'm'));
+      const heapTotal = value(new RegExp(`^shoebox_worker_memory_bytes\\{worker="${worker}",kind="heap_total"\\} (\\d+)$`, 'm'));
+      assert.ok(heapUsed > 0, `worker ${worker} reports its heap`);
+      assert.ok(heapTotal >= heapUsed, `worker ${worker}: heap total ${heapTotal} >= used ${heapUsed}`);
+    }
     // Workers drop an item from the backlog after its staging cleanup, just
     // after clients see it ready, so give them a moment.
     let backlog = value(/^shoebox_processing_backlog (\d+)$/m);
