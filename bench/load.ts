@@ -25,6 +25,8 @@ export interface RssSample {
   uploads: number;
   label: string;
   rssBytes: number;
+  /** V8 heap size of all the server's threads at the same time, where the server reports it. */
+  heapTotalBytes?: number;
 }
 
 export interface PhaseResult {
@@ -84,6 +86,8 @@ export interface PhaseOptions {
   progress: Progress;
   /** Take an RSS sample of each server after every this many finished uploads; 0 for none. */
   rssEvery?: number;
+  /** Reads the servers' V8 heap size along with each RSS sample. */
+  readHeapTotal?: () => Promise<number | undefined>;
   /** Shared stack daemons whose CPU time the phase records (never reset or signalled). */
   stack?: ServerProcess[];
   /** Awaited before each upload starts, for example to hold back while the node's backlog is high. */
@@ -156,9 +160,10 @@ export async function runPhase(options: PhaseOptions): Promise<PhaseResult> {
       await options.onResult?.(result, input, index);
       const finished = succeeded + failed;
       if (options.rssEvery && finished % options.rssEvery === 0) {
+        const heapTotalBytes = await options.readHeapTotal?.().catch(() => undefined);
         for (const server of transport.servers) {
           try {
-            rssSamples.push({ uploads: finished, label: server.label, rssBytes: sampleProcess(server.pid).rssBytes });
+            rssSamples.push({ uploads: finished, label: server.label, rssBytes: sampleProcess(server.pid).rssBytes, ...(heapTotalBytes === undefined ? {} : { heapTotalBytes }) });
           } catch {
             // The server exited; its failures show up in the upload results.
           }

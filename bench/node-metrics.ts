@@ -84,3 +84,15 @@ export function summarizeChunkAck(before: Bucket[], after: Bucket[]): ServerChun
     bucketBoundsMs: delta.filter((b) => Number.isFinite(b.le)).map((b) => b.le * 1000),
   };
 }
+
+/**
+ * Returns the V8 heap size of every thread of the node (the main thread's
+ * nodejs_heap_size_total_bytes plus each worker's heap_total), or undefined
+ * when the node does not report them.
+ */
+export async function readHeapTotal(httpBase: string, headers: Record<string, string>): Promise<number | undefined> {
+  const samples = await scrapeMetrics(httpBase, headers);
+  const main = metricValue(samples, 'nodejs_heap_size_total_bytes');
+  const workers = metricValue(samples, 'shoebox_worker_memory_bytes', { kind: 'heap_total' });
+  return main === undefined || workers === undefined ? undefined : main + workers;
+}

@@ -8,7 +8,7 @@ import { runPhase, type PhaseResult } from '../load.js';
 import { collectRgwGarbage } from '../rgw-gc.js';
 import type { IngestNode } from '../servers/shoebox.js';
 import { stackProcesses } from '../stack.js';
-import { backlogGate, chunkAckBuckets, summarizeChunkAck, waitForIdle, type ServerChunkAck } from '../node-metrics.js';
+import { backlogGate, chunkAckBuckets, readHeapTotal, summarizeChunkAck, waitForIdle, type ServerChunkAck } from '../node-metrics.js';
 import { errorList, latencyTable, markdownTable, phaseTable, stackCpuTable, type TargetCheck } from '../report.js';
 import { lineChart, percentileChart } from '../svg.js';
 import { GrpcTransport } from '../transports/grpc.js';
@@ -51,6 +51,7 @@ async function measureTransport(context: ScenarioContext, transport: Transport):
       bounds: { count: options.count, durationMs: options.durationMs, uploadTimeoutMs: options.uploadTimeoutMs },
       progress,
       rssEvery: options.rssEvery,
+      ...(node ? { readHeapTotal: () => readHeapTotal(node.httpBase, nodeHeaders) } : {}),
       stack: stackProcesses(context.config),
       ...(grpc && options.maxBacklog > 0 ? { beforeUpload: backlogGate(grpc.node.httpBase, grpc.httpHeaders(), options.maxBacklog) } : {}),
     });
@@ -88,14 +89,32 @@ export function computeRatios(phases: PhaseResult[]): Ratio[] {
   return ratios;
 }
 
+export interface RssGrowth {
+  fromUploads: number;
+  toUploads: number;
+  fromBytes: number;
+  toBytes: number;
+  change: number;
+  /** The node's V8 heap size at the same two samples, when it reported it. */
+  heap?: { fromBytes: number; toBytes: number };
+}
+
 /** RSS growth of the ingest node from the first sample at or after `from` uploads to the last sample. */
-export function rssGrowth(phases: PhaseResult[], from: number): { fromUploads: number; toUploads: number; fromBytes: number; toBytes: number; change: number } | null {
+export function rssGrowth(phases: PhaseResult[], from: number): RssGrowth | null {
   for (const phase of phases) {
     if (phase.transport !== 'grpc' || phase.rssSamples.length === 0) continue;
     const first = phase.rssSamples.find((s) => s.uploads >= from);
     const last = phase.rssSamples.at(-1)!;
     if (!first || first === last) continue;
-    return { fromUploads: first.uploads, toUploads: last.uploads, fromBytes: first.rssBytes, toBytes: last.rssBytes, change: last.rssBytes / first.rssBytes - 1 };
+    const heap = first.heapTotalBytes !== undefined && last.heapTotalBytes !== undefined ? { fromBytes: first.heapTotalBytes, toBytes: last.heapTotalBytes } : undefined;
+    return {
+      fromUploads: first.uploads,
+      toUploads: last.uploads,
+      fromBytes: first.rssBytes,
+      toBytes: last.rssBytes,
+      change: last.rssBytes / first.rssBytes - 1,
+      ...(heap ? { heap } : {}),
+    };
   }
   return null;
 }
@@ -124,7 +143,8 @@ function targetsFor(context: ScenarioContext, phases: PhaseResult[], ratios: Rat
     targets.push({
       target: 'ingest node RSS flat within 10% from the 1,000th to the 10,000th upload',
       measured: growth
-        ? `${formatBytes(growth.fromBytes)} at upload ${growth.fromUploads}, ${formatBytes(growth.toBytes)} at upload ${growth.toUploads} (${(growth.change * 100).toFixed(1)}%)`
+        ? `${formatBytes(growth.fromBytes)} at upload ${growth.fromUploads}, ${formatBytes(growth.toBytes)} at upload ${growth.toUploads} (${(growth.change * 100).toFixed(1)}%)` +
+          (growth.heap ? `; V8 heaps of all threads ${formatBytes(growth.heap.fromBytes)} and ${formatBytes(growth.heap.toBytes)}` : '')
         : 'fewer than 1,000 gRPC uploads with RSS samples',
       met: growth && reached ? Math.abs(growth.change) <= 0.1 : null,
     });
@@ -205,10 +225,15 @@ export async function runThroughput(context: ScenarioContext): Promise<ScenarioO
   const rssSeries = phases.filter((p) => p.rssSamples.length > 0);
   if (rssSeries.length > 0) {
     svgs['rss.svg'] = lineChart({
-      title: 'server RSS by finished uploads',
+      title: 'server RSS and V8 heap size by finished uploads',
       xLabel: 'uploads finished',
-      yLabel: 'RSS (MiB)',
-      series: rssSeries.map((p) => ({ label: `${p.transport} x${p.concurrency}`, points: p.rssSamples.map((s) => ({ x: s.uploads, y: s.rssBytes / 1024 / 1024 })) })),
+      yLabel: 'MiB',
+      series: rssSeries.flatMap((p) => {
+        const rss = { label: `${p.transport} x${p.concurrency} RSS`, points: p.rssSamples.map((s) => ({ x: s.uploads, y: s.rssBytes / 1024 / 1024 })) };
+        const heapSamples = p.rssSamples.filter((s) => s.heapTotalBytes !== undefined);
+        if (heapSamples.length === 0) return [rss];
+        return [rss, { label: `${p.transport} x${p.concurrency} V8 heaps, all threads`, points: heapSamples.map((s) => ({ x: s.uploads, y: s.heapTotalBytes! / 1024 / 1024 })) }];
+      }),
     });
   }
   return {

@@ -17,7 +17,7 @@ export interface PipelineMetrics {
   workerMemory: Gauge<'worker' | 'kind'>;
 }
 
-/** `worker` labels this worker thread's memory figures. */
+/** Creates the registry of one worker thread; `worker` labels its memory figures. */
 export function createPipelineMetrics(worker: number): PipelineMetrics {
   const registry = new Registry();
   const registers = [registry];

@@ -121,6 +121,19 @@ describe('rssGrowth', () => {
     assert.ok(Math.abs(growth!.change - 0.08) < 1e-9);
   });
 
+  it('carries the heap size of the same samples', () => {
+    const base = phase('grpc', 16, 1, [[1000, 100], [10_000, 108]]);
+    base.rssSamples[0]!.heapTotalBytes = 40;
+    base.rssSamples[1]!.heapTotalBytes = 44;
+    assert.deepEqual(rssGrowth([base], 1000)?.heap, { fromBytes: 40, toBytes: 44 });
+  });
+
+  it('leaves the heap out when a sample lacks it', () => {
+    const base = phase('grpc', 16, 1, [[1000, 100], [10_000, 108]]);
+    base.rssSamples[0]!.heapTotalBytes = 40;
+    assert.equal(rssGrowth([base], 1000)?.heap, undefined);
+  });
+
   it('returns null without enough samples', () => {
     assert.equal(rssGrowth([phase('grpc', 16, 1, [[500, 90]])], 1000), null);
     assert.equal(rssGrowth([phase('raw-put', 16, 1, [[1000, 90], [2000, 95]])], 1000), null);
