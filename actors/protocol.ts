@@ -60,7 +60,8 @@ export type SessionCommand =
   | { op: 'open'; uploadId: string; upload: NewUpload }
   | { op: 'resume'; uploadId: string; tenant: string }
   | { op: 'sync'; uploadId: string; tenant: string }
-  | { op: 'chunk'; uploadId: string; offset: number; data: Uint8Array; crc32c: number }
+  /** crc32c: the client's CRC-32C of data, checked before the bytes are taken; absent when the bytes never left this node. */
+  | { op: 'chunk'; uploadId: string; offset: number; data: Uint8Array; crc32c?: number }
   | { op: 'lock'; uploadId: string; tenant: string; holder: string }
   | { op: 'unlock'; uploadId: string; holder: string }
   | { op: 'checkpoint'; uploadId: string; holder?: string }

@@ -279,12 +279,15 @@ export class UploadSession {
     return record;
   }
 
-  async chunk(offset: number, data: Uint8Array, checksum: number): Promise<ChunkAck> {
+  /** Takes the next bytes of a stream upload; `checksum` is the client's CRC-32C of them, when it sent one. */
+  async chunk(offset: number, data: Uint8Array, checksum?: number): Promise<ChunkAck> {
     const { config } = this.deps;
     const record = this.requireOpen();
     if (data.length > config.upload.maxChunkLength) throw new ChunkTooLargeError(data.length, config.upload.maxChunkLength);
-    const actual = crc32c(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-    if (actual !== checksum >>> 0) throw new ChunkChecksumMismatchError(this.uploadId, offset, checksum >>> 0, actual);
+    if (checksum !== undefined) {
+      const actual = crc32c(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      if (actual !== checksum >>> 0) throw new ChunkChecksumMismatchError(this.uploadId, offset, checksum >>> 0, actual);
+    }
     const receivedOffset = this.partsOffset + this.bufferedLength;
     if (offset !== receivedOffset) throw new UploadOffsetMismatchError(this.uploadId, offset, receivedOffset);
     const limit = record.declaredLength === DEFERRED_LENGTH ? config.upload.maxLength : record.declaredLength;

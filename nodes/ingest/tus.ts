@@ -10,7 +10,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 
-import { crc32c } from '@node-rs/crc32';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 
@@ -47,8 +46,8 @@ export const TUS_EXTENSIONS = [
 ] as const;
 export const TUS_CHECKSUM_ALGORITHMS = ['sha1', 'sha256'] as const;
 const TUS_CONTENT_TYPE = 'application/offset+octet-stream';
-/** Bytes handed to the session actor at a time. */
-const PIECE_BYTES = 1024 * 1024;
+/** Bytes handed to the session actor at a time, at most the node's chunk limit. */
+const PIECE_BYTES = 4 * 1024 * 1024;
 const DECIMAL = /^\d{1,16}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -123,6 +122,7 @@ function tusStatusOf(error: ShoeboxError): number {
 
 export function registerTus(app: FastifyInstance, deps: TusDeps): void {
   const { config, pool, sessions, metrics, log } = deps;
+  const pieceBytes = Math.min(PIECE_BYTES, config.upload.maxChunkLength);
 
   app.addContentTypeParser(TUS_CONTENT_TYPE, (_request, payload, done) => done(null, payload));
 
@@ -319,7 +319,8 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
     const send = async (data: Buffer) => {
       // Read before the send: the worker pool may move `data` to the worker.
       const length = data.length;
-      await pool.send(uploadId, { op: 'chunk', uploadId, offset: position, data, crc32c: crc32c(data) });
+      // No CRC-32C: the bytes only cross from this thread to the worker.
+      await pool.send(uploadId, { op: 'chunk', uploadId, offset: position, data });
       position += length;
       metrics.bytesReceived.inc({ api: 'tus' }, length);
     };
@@ -341,10 +342,15 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
         } else {
           pending.push(bytes);
           pendingLength += bytes.length;
-          if (pendingLength >= PIECE_BYTES) {
-            await send(Buffer.concat(pending, pendingLength));
-            pending = [];
-            pendingLength = 0;
+          while (pendingLength >= pieceBytes) {
+            // Exactly one piece, in a buffer of its own that the worker pool
+            // can move. The bytes past it are at the end of the last read.
+            const last = pending[pending.length - 1]!;
+            const rest = pendingLength - pieceBytes;
+            const data = Buffer.concat(pending, pieceBytes);
+            pending = rest > 0 ? [last.subarray(last.length - rest)] : [];
+            pendingLength = rest;
+            await send(data);
           }
         }
         if (overLimit) break;
@@ -363,8 +369,8 @@ export function registerTus(app: FastifyInstance, deps: TusDeps): void {
       pending = held;
       pendingLength = heldLength;
     }
-    for (let start = 0, all = Buffer.concat(pending, pendingLength); start < all.length; start += PIECE_BYTES) {
-      await send(all.subarray(start, start + PIECE_BYTES));
+    for (let start = 0, all = Buffer.concat(pending, pendingLength); start < all.length; start += pieceBytes) {
+      await send(all.subarray(start, start + pieceBytes));
     }
 
     const view = await pool.send(uploadId, { op: 'checkpoint', uploadId, holder });

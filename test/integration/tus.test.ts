@@ -182,6 +182,21 @@ describe('tus 1.0.0', () => {
       assert.ok((await offsetOf(a, url)) <= 100);
     });
 
+    it('splits a PATCH into chunks below a small chunk limit', async () => {
+      const node = await startNode({ SHOEBOX_MAX_CHUNK_LENGTH: '100000' });
+      try {
+        const body = randomBytes(1024 * 1024 + 7);
+        const { url, mediaId } = await createUpload(node, body.length);
+        const response = await patch(node, url, 0, body);
+        assert.equal(response.status, 204, await response.text());
+        assert.equal(response.headers.get('upload-offset'), String(body.length));
+        const item = await backends.media.get(mediaId);
+        assert.equal(item?.sha256, sha256(body), 'every byte stored once, in order');
+      } finally {
+        await node.stop();
+      }
+    });
+
     it('rejects a deferred upload past the maximum with 413', async () => {
       const small = await startNode({ SHOEBOX_MAX_UPLOAD_LENGTH: '1000' });
       try {
