@@ -132,7 +132,7 @@ export class UploadSession {
     private readonly deps: SessionDeps,
   ) {}
 
-  /** True when this instance holds nothing worth keeping: no session, or a completed one. */
+  /** True when this instance contains nothing worth keeping: no session, or a completed one. */
   get retirable(): boolean {
     return this.record === undefined || this.record.completed;
   }

@@ -54,7 +54,7 @@ interface Item {
   error?: string;
 }
 
-/** Longest wait for items left by earlier runs before the clock starts. */
+/** Maximum wait for items left by earlier runs before the clock starts. */
 const IDLE_TIMEOUT_MS = 600_000;
 
 export async function runE2e(context: ScenarioContext): Promise<ScenarioOutput> {

@@ -269,7 +269,7 @@ describe('tus 1.0.0', () => {
       const { url } = await createUpload(a, photo.length);
       const bad = await patch(a, url, 0, photo.subarray(0, 1000), { 'upload-checksum': `sha1 ${createHash('sha1').update('other bytes').digest('base64')}` });
       assert.equal(bad.status, 460);
-      // A lock left held would answer 423 until it expired.
+      // A lock left held would return 423 until it expired.
       assert.equal((await patch(b, url, 0, photo.subarray(0, 1000))).status, 204);
       assert.equal((await patch(a, url, 1000, photo.subarray(1000))).status, 204);
       assert.equal(await offsetOf(a, url), photo.length);
