@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 
 import { InternalError, ShuttingDownError, fromSerialized } from '../nodes/common/errors.js';
-import type { CommandResult, WorkerCommand, WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
+import type { CommandResult, WorkerCommand, WorkerForward, WorkerInit, WorkerReply, WorkerRequest } from './protocol.js';
 
 const WORKER_RESTART_DELAY_MS = 1_000;
 /** Smaller buffers are copied: Node allocates those under 4 KiB from a shared 8 KiB pool, and 64 KiB leaves a wide margin. */
@@ -109,7 +109,7 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Shard {
-    const init: WorkerInit = { index, configOverrides: this.configOverrides };
+    const init: WorkerInit = { index, poolSize: this.size, configOverrides: this.configOverrides };
     const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
     const pending = new Map<number, Pending>();
     let markReady: () => void = () => undefined;
@@ -120,7 +120,15 @@ export class WorkerPool {
     });
     const shard: Shard = { worker, ready, pending };
 
-    worker.on('message', (reply: WorkerReply) => {
+    worker.on('message', (message: WorkerReply | WorkerForward) => {
+      if ('forward' in message) {
+        const command = message.forward;
+        this.send(command.mediaId, command).catch((error: unknown) =>
+          this.log.warn({ event: 'request_failed', op: command.op, mediaId: command.mediaId, err: error }, 'forwarding a command to its worker failed; the pending queue poll picks the item up'),
+        );
+        return;
+      }
+      const reply = message;
       if (reply.id === 0) {
         markReady();
         return;

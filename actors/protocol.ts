@@ -107,8 +107,18 @@ export interface WorkerRequest {
 
 export type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError };
 
+/**
+ * A command a worker asks the main thread to route to the worker that owns
+ * its id, such as processing a media item another worker's session received.
+ */
+export interface WorkerForward {
+  forward: WorkerCommand & { op: 'process' };
+}
+
 /** Data the main thread hands each worker at start. */
 export interface WorkerInit {
   index: number;
+  /** Number of workers in the pool, to tell which worker owns an id. */
+  poolSize: number;
   configOverrides: Record<string, string>;
 }

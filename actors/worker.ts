@@ -18,7 +18,8 @@ import { MediaRepository } from '../storage/media.js';
 import { ObjectStore, createS3Client } from '../storage/s3.js';
 import { SessionRepository, type UploadSessionRecord } from '../storage/sessions.js';
 import { Pipeline, Scanner, backoffMs } from './pipeline.js';
-import type { SessionCommand, WorkerInit, WorkerReply, WorkerRequest, WorkerStats } from './protocol.js';
+import { shardOf } from './pool.js';
+import type { SessionCommand, WorkerForward, WorkerInit, WorkerReply, WorkerRequest, WorkerStats } from './protocol.js';
 import { UploadSession, toSessionView, type SessionDeps } from './session.js';
 
 if (!parentPort) throw new Error('actors/worker.js must run in a worker thread');
@@ -113,6 +114,17 @@ const scanner = spawn(
   { initialState: null, onCrash: logCrash('scanner') as never },
 );
 
+/**
+ * Processes a received item in the worker that owns its media id. The session
+ * that received it lives in the worker of its upload id, and the pending
+ * queue poll routes by media id: two workers would otherwise process the same
+ * item at once, and the later one could overwrite the earlier one's "ready".
+ */
+function processHere(mediaId: string): void {
+  if (shardOf(mediaId, init.poolSize) === init.index) enqueueMedia(mediaId);
+  else port.postMessage({ forward: { op: 'process', mediaId } } satisfies WorkerForward);
+}
+
 function enqueueMedia(mediaId: string): void {
   if (inFlight.has(mediaId)) return;
   inFlight.add(mediaId);
@@ -126,7 +138,7 @@ const sessionDeps: SessionDeps = {
   store,
   log,
   // An ingest-only node leaves received items in the pending queue for processing nodes.
-  onReceived: config.processMedia ? enqueueMedia : () => undefined,
+  onReceived: config.processMedia ? processHere : () => undefined,
 };
 
 async function runSessionCommand(session: UploadSession, command: SessionCommand): Promise<unknown> {

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { uploadFile } from '../../nodes/client/upload.js';
 import { corpusFile } from '../corpus.js';
-import { config, startNode, type RunningNode } from './harness.js';
+import { config, connectBackends, startNode, type Backends, type RunningNode } from './harness.js';
 
 const PHOTOS = [
   'photos/rocket.jpg',
@@ -21,11 +21,16 @@ const PHOTOS = [
 
 describe('concurrent uploads', () => {
   let node: RunningNode;
+  let backends: Backends;
   before(async () => {
-    node = await startNode();
+    backends = await connectBackends();
+    // A frequent pending-queue poll re-offers items while they are still in
+    // the pipeline, which must not make a second worker process them.
+    node = await startNode({ SHOEBOX_PENDING_POLL_MS: '300' });
   });
   after(async () => {
     await node?.stop();
+    await backends?.close();
   });
 
   it('ends 20 concurrent uploads ready', async () => {
@@ -33,6 +38,11 @@ describe('concurrent uploads', () => {
     const outcomes = await Promise.all(files.map((file) => uploadFile(node.client, file, { chunkSize: 512 * 1024 })));
     for (const [i, outcome] of outcomes.entries()) assert.equal(outcome.status, 'ready', `${files[i]}: ${outcome.reason ?? ''}`);
     assert.equal(new Set(outcomes.map((o) => o.mediaId)).size, 20, 'distinct media ids');
+    for (const outcome of outcomes) {
+      const events = (await backends.media.listAudit(outcome.mediaId)).map((entry) => entry.event);
+      assert.equal(events.filter((event) => event === 'media_scanning').length, 1, `${outcome.file}: scanned once (${events.join(', ')})`);
+      assert.equal(events.filter((event) => event === 'media_processing').length, 1, `${outcome.file}: processed once (${events.join(', ')})`);
+    }
   });
 
   it('counts them in /metrics, workers included', async () => {
