@@ -116,9 +116,9 @@ const scanner = spawn(
 
 /**
  * Processes a received item in the worker that owns its media id. The session
- * that received it lives in the worker of its upload id, and the pending
- * queue poll routes by media id: two workers would otherwise process the same
- * item at once, and the later one could overwrite the earlier one's "ready".
+ * that received it lives in the worker of its upload id, while the pending
+ * queue poll routes by media id. Without this, two workers could process the
+ * same item at once, and the later one could overwrite the earlier "ready".
  */
 function processHere(mediaId: string): void {
   if (shardOf(mediaId, init.poolSize) === init.index) enqueueMedia(mediaId);
