@@ -108,8 +108,8 @@ export interface WorkerRequest {
 export type WorkerReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError };
 
 /**
- * A command a worker asks the main thread to route to the worker that owns
- * its id, such as processing a media item another worker's session received.
+ * A command a worker sends to the main thread for routing to the worker that
+ * owns its id, such as processing a media item another worker's session received.
  */
 export interface WorkerForward {
   forward: WorkerCommand & { op: 'process' };

@@ -26,3 +26,8 @@ export async function resolveToken(config: Config, fromOption: string): Promise<
     await cassandra.shutdown();
   }
 }
+
+/** Returns the `authorization` header for `token`, or no header when it is ''. */
+export function bearerHeaders(token: string): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
+}

@@ -50,7 +50,7 @@ export interface PartRecord {
   sha256?: string;
 }
 
-/** Seconds a tus write lock lasts unless released first, so a crashed holder cannot block the upload for longer. */
+/** Seconds a tus write lock lasts unless released first. acquireLock takes a lock past its lock_until, so a crashed holder blocks the upload this long at most. */
 export const LOCK_SECONDS = 120;
 
 /** lock_until of a free lock. */

@@ -50,7 +50,7 @@ class ResumableThroughProxy implements Transport {
   private sequence = 0;
 
   constructor(
-    private readonly node: GrpcTransport,
+    private readonly grpc: GrpcTransport,
     private readonly store: ObjectStore,
     private readonly canonicalBucket: string,
     private readonly inputDir: string,
@@ -60,7 +60,7 @@ class ResumableThroughProxy implements Transport {
   }
 
   get servers() {
-    return this.node.servers;
+    return this.grpc.servers;
   }
 
   private pathOf(input: UploadInput): string {
@@ -76,7 +76,7 @@ class ResumableThroughProxy implements Transport {
   async upload(input: UploadInput): Promise<UploadResult> {
     // Uploads start in index order, so the sequence number, and with it the faults, repeat from run to run.
     const seed = deriveSeed(this.options.seed, 'upload', this.sequence++);
-    const [host, port] = [this.node.node.grpcAddress.replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(this.node.node.grpcAddress)![1])];
+    const [host, port] = [this.grpc.node.grpcAddress.replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(this.grpc.node.grpcAddress)![1])];
     const proxy = new FaultProxy({ host, port }, this.options.faults, seed, input.bytes.length);
     const client = createBenchClient(await proxy.listen(), this.options.token);
     const startedAt = performance.now();

@@ -6,8 +6,8 @@
 
 import { runPhase, type PhaseResult } from '../load.js';
 import { collectRgwGarbage } from '../rgw-gc.js';
-import type { IngestNode } from '../servers/shoebox.js';
 import { stackProcesses } from '../stack.js';
+import { bearerHeaders } from '../token.js';
 import { backlogGate, chunkAckBuckets, readHeapTotal, summarizeChunkAck, waitForIdle, type ServerChunkAck } from '../node-metrics.js';
 import { errorList, latencyTable, markdownTable, phaseTable, stackCpuTable, type TargetCheck } from '../report.js';
 import { lineChart, percentileChart } from '../svg.js';
@@ -35,8 +35,8 @@ async function measureTransport(context: ScenarioContext, transport: Transport):
   const grpc = transport instanceof GrpcTransport ? transport : undefined;
   // Every Shoebox transport (gRPC, tus, REST, presigned) runs on an ingest node
   // that scans and processes in the background.
-  const node = (transport as { node?: IngestNode }).node;
-  const nodeHeaders: Record<string, string> = context.options.token ? { authorization: `Bearer ${context.options.token}` } : {};
+  const node = transport.node;
+  const nodeHeaders = bearerHeaders(context.options.token);
   for (const concurrency of options.concurrency) {
     let before;
     if (node) {

@@ -4,7 +4,9 @@
 import { join } from 'node:path';
 
 import type { Config } from '../../nodes/common/config.js';
-import { freePort } from '../net.js';
+import { assertLoopback, freePort } from '../net.js';
+import { bearerHeaders } from '../token.js';
+import type { TransportContext } from '../transports/types.js';
 import { startChild, type ChildServer } from './child.js';
 
 export interface IngestNode {
@@ -36,7 +38,18 @@ export async function startIngestNode(config: Config, runDir: string, env: Recor
     },
     logFile: join(runDir, `${name}.log`),
     readyUrl: `${httpBase}/healthz`,
-    readyHeaders: token ? { authorization: `Bearer ${token}` } : {},
+    readyHeaders: bearerHeaders(token),
   });
   return { grpcAddress, httpBase, child, pid: child.pid };
+}
+
+/** Starts an ingest node for a transport, or uses the running one given on the command line. */
+export async function ingestNodeFor(context: TransportContext): Promise<IngestNode> {
+  const existing = context.existingNode;
+  if (existing) {
+    assertLoopback('gRPC address', existing.grpcAddress);
+    assertLoopback('HTTP base', existing.httpBase);
+    return { ...existing };
+  }
+  return startIngestNode(context.config, context.runDir, context.nodeEnv, context.token, context.nodeCpuProf);
 }

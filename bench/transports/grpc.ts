@@ -6,8 +6,8 @@
 
 import type { UploadServiceClient } from '../../proto/gen/shoebox/v1/upload.js';
 import { createBenchClient, describeGrpcError, streamUpload } from '../grpc-client.js';
-import { assertLoopback } from '../net.js';
-import { startIngestNode, type IngestNode } from '../servers/shoebox.js';
+import { ingestNodeFor, type IngestNode } from '../servers/shoebox.js';
+import { bearerHeaders } from '../token.js';
 import type { ServerProcess, Transport, TransportContext, UploadInput, UploadResult } from './types.js';
 
 export class GrpcTransport implements Transport {
@@ -21,14 +21,7 @@ export class GrpcTransport implements Transport {
   ) {}
 
   static async start(context: TransportContext): Promise<GrpcTransport> {
-    const existing = context.existingNode;
-    if (existing) {
-      assertLoopback('gRPC address', existing.grpcAddress);
-      assertLoopback('HTTP base', existing.httpBase);
-      return new GrpcTransport({ ...existing }, context);
-    }
-    const node = await startIngestNode(context.config, context.runDir, context.nodeEnv, context.token, context.nodeCpuProf);
-    return new GrpcTransport(node, context);
+    return new GrpcTransport(await ingestNodeFor(context), context);
   }
 
   get servers(): ServerProcess[] {
@@ -47,7 +40,7 @@ export class GrpcTransport implements Transport {
 
   /** Headers for the node's HTTP API (/metrics, /media). */
   httpHeaders(): Record<string, string> {
-    return this.context.token ? { authorization: `Bearer ${this.context.token}` } : {};
+    return bearerHeaders(this.context.token);
   }
 
   async upload(input: UploadInput, worker: number): Promise<UploadResult> {

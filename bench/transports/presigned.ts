@@ -8,8 +8,8 @@
 // staging-writer keys (SHOEBOX_S3_STAGING_WRITER_*) to sign the URLs.
 
 import { assertLoopback } from '../net.js';
-import type { IngestNode } from '../servers/shoebox.js';
-import { RestCreatedTransport, describeFailure, ingestNodeFor, type CreatedUpload, type PresignedRequest, type SendProgress } from './rest.js';
+import { ingestNodeFor, type IngestNode } from '../servers/shoebox.js';
+import { RestCreatedTransport, describeFailure, type CreatedUpload, type PresignedRequest, type SendProgress } from './rest.js';
 import type { TransportContext, UploadInput } from './types.js';
 
 /** Sends `body` with exactly the method, URL and headers the node signed. RGW returns 200 for a stored PutObject or UploadPart. */

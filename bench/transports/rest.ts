@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 
 import { assertLoopback } from '../net.js';
-import { startIngestNode, type IngestNode } from '../servers/shoebox.js';
+import { ingestNodeFor, type IngestNode } from '../servers/shoebox.js';
 import type { ServerProcess, Transport, TransportContext, UploadInput, UploadResult } from './types.js';
 
 /** One presigned request as POST /uploads returns it: send the bytes with exactly this method, URL and headers. */
@@ -117,16 +117,6 @@ export function completedMismatch(completed: CompletedUpload, input: UploadInput
   if (completed.sha256 !== input.sha256) return `stored SHA-256 ${completed.sha256} differs from the input's ${input.sha256}`;
   if (completed.length !== input.bytes.length) return `stored length ${completed.length} differs from the input's ${input.bytes.length} bytes`;
   return undefined;
-}
-
-/** Starts an ingest node for a transport, or uses the existing one given on the command line. */
-export async function ingestNodeFor(context: TransportContext): Promise<IngestNode> {
-  const existing = context.existingNode;
-  if (existing) {
-    assertLoopback('HTTP base', existing.httpBase);
-    return { ...existing };
-  }
-  return startIngestNode(context.config, context.runDir, context.nodeEnv, context.token, context.nodeCpuProf);
 }
 
 /**

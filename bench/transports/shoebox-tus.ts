@@ -5,8 +5,8 @@
 
 import { Agent } from 'node:http';
 
-import { assertLoopback } from '../net.js';
-import { startIngestNode, type IngestNode } from '../servers/shoebox.js';
+import { ingestNodeFor, type IngestNode } from '../servers/shoebox.js';
+import { bearerHeaders } from '../token.js';
 import { tusUpload } from '../tus-client.js';
 import type { ServerProcess, Transport, TransportContext, UploadInput, UploadResult } from './types.js';
 
@@ -21,12 +21,7 @@ export class ShoeboxTusTransport implements Transport {
   ) {}
 
   static async start(context: TransportContext): Promise<ShoeboxTusTransport> {
-    const existing = context.existingNode;
-    if (existing) {
-      assertLoopback('HTTP base', existing.httpBase);
-      return new ShoeboxTusTransport({ ...existing }, context);
-    }
-    return new ShoeboxTusTransport(await startIngestNode(context.config, context.runDir, context.nodeEnv, context.token, context.nodeCpuProf), context);
+    return new ShoeboxTusTransport(await ingestNodeFor(context), context);
   }
 
   get servers(): ServerProcess[] {
@@ -40,7 +35,7 @@ export class ShoeboxTusTransport implements Transport {
       this.agents.set(worker, agent);
     }
     const progress = { sent: 0 };
-    const headers: Record<string, string> = this.context.token ? { authorization: `Bearer ${this.context.token}` } : {};
+    const headers = bearerHeaders(this.context.token);
     const startedAt = performance.now();
     try {
       const outcome = await tusUpload(`${this.node.httpBase}/files/`, agent, input.bytes, this.context.chunkSize, input.name, progress, headers);

@@ -4,6 +4,7 @@
 // presigned PUT, ...) is one new file plus one line in transports/index.ts.
 
 import type { Config } from '../../nodes/common/config.js';
+import type { IngestNode } from '../servers/shoebox.js';
 
 /** One input, held in memory. */
 export interface UploadInput {
@@ -47,6 +48,8 @@ export interface Transport {
   /** One line for reports: what is measured, up to which point. */
   readonly description: string;
   readonly servers: ServerProcess[];
+  /** The Shoebox ingest node the uploads go to; undefined for raw S3 and the tus peers. */
+  readonly node?: IngestNode;
   /** Uploads one input. `worker` (0 to concurrency-1) lets a transport keep one connection per worker. */
   upload(input: UploadInput, worker: number): Promise<UploadResult>;
   /** Removes objects written to bench-only buckets so far; called between phases, outside the timed window. */
